@@ -1,0 +1,1 @@
+"""Cross-cutting helpers: user-facing errors, atomic output, configs, synthetic data."""

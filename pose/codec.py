@@ -1,0 +1,103 @@
+"""Heatmap codec: Gaussian targets with sub-pixel centres, and argmax / DARK decoding.
+
+Coordinates are heatmap pixel coordinates in the convention of :mod:`pose.geometry`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import convolve1d
+
+from pose.schema import FLIP_INDEX
+
+DECODE_METHODS = ("dark", "argmax")
+
+
+def encode(
+    keypoints: np.ndarray, visible: np.ndarray, heatmap_size: tuple[int, int], sigma: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render ``(N, K, 2)`` heatmap-space keypoints as Gaussian heatmaps ``(N, K, H, W)``.
+
+    Returns the heatmaps (float32, peak 1 at the exact sub-pixel centre) and per-joint target
+    weights ``(N, K)``: 1 where the keypoint is labelled (``visible``) and its centre lies on the
+    heatmap, else 0 (and an all-zero map).
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    width, height = heatmap_size
+    xs = np.arange(width, dtype=np.float64)
+    ys = np.arange(height, dtype=np.float64)
+    mx = keypoints[..., 0][..., None]
+    my = keypoints[..., 1][..., None]
+    gx = np.exp(-((xs - mx) ** 2) / (2.0 * sigma**2))  # (N, K, W)
+    gy = np.exp(-((ys - my) ** 2) / (2.0 * sigma**2))  # (N, K, H)
+    inside = (mx[..., 0] >= -0.5) & (mx[..., 0] < width - 0.5) & (my[..., 0] >= -0.5) & (my[..., 0] < height - 0.5)
+    weights = (np.asarray(visible, dtype=bool) & inside).astype(np.float32)
+    heatmaps = gy[..., :, None] * gx[..., None, :] * weights[..., None, None]
+    return heatmaps.astype(np.float32), weights
+
+
+def flip_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
+    """Heatmaps of the mirrored crop, as heatmaps of the original: mirror x and swap left/right."""
+    return heatmaps[..., list(FLIP_INDEX), :, ::-1]
+
+
+def _gaussian_kernel(size: int) -> np.ndarray:
+    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # OpenCV's choice for a given kernel size
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    kernel = np.exp(-(x**2) / (2 * sigma**2))
+    return kernel / kernel.sum()
+
+
+def _blur(heatmaps: np.ndarray, kernel_size: int) -> np.ndarray:
+    kernel = _gaussian_kernel(kernel_size)
+    out = convolve1d(heatmaps, kernel, axis=-1, mode="constant")
+    out = convolve1d(out, kernel, axis=-2, mode="constant")
+    # Keep each map's peak height, as the unblurred map's maximum is the confidence.
+    peak_in = heatmaps.max(axis=(-2, -1), keepdims=True)
+    peak_out = np.maximum(out.max(axis=(-2, -1), keepdims=True), 1e-12)
+    return out * (peak_in / peak_out)
+
+
+def decode(heatmaps: np.ndarray, method: str = "dark", blur_kernel: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``(N, K, H, W)`` heatmaps to keypoints ``(N, K, 2)`` in heatmap pixels and scores ``(N, K)``.
+
+    ``argmax`` returns the integer peak. ``dark`` (Zhang et al., 2020) smooths each map with a
+    Gaussian, takes its log and moves from the peak by one Newton step of the second-order Taylor
+    expansion, which is exact for a Gaussian peak. The score is the raw map's maximum.
+    """
+    if method not in DECODE_METHODS:
+        raise ValueError(f"unknown decode method {method!r} (choose from {', '.join(DECODE_METHODS)})")
+    heatmaps = np.asarray(heatmaps, dtype=np.float64)
+    n, k, height, width = heatmaps.shape
+    flat = heatmaps.reshape(n, k, -1)
+    index = flat.argmax(axis=-1)
+    scores = np.maximum(np.take_along_axis(flat, index[..., None], axis=-1)[..., 0], 0.0)
+    px = (index % width).astype(np.int64)
+    py = (index // width).astype(np.int64)
+    coords = np.stack([px, py], axis=-1).astype(np.float64)
+    if method == "argmax":
+        return coords, scores
+
+    logmap = np.log(np.maximum(_blur(heatmaps, blur_kernel) if blur_kernel > 1 else heatmaps, 1e-10))
+    logmap = np.pad(logmap, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
+    x, y = px + 1, py + 1
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return logmap[ni, ki, y + dy, x + dx]
+
+    center = at(0, 0)
+    dx = 0.5 * (at(0, 1) - at(0, -1))
+    dy = 0.5 * (at(1, 0) - at(-1, 0))
+    dxx = at(0, 1) - 2 * center + at(0, -1)
+    dyy = at(1, 0) - 2 * center + at(-1, 0)
+    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = dxx * dyy - dxy**2
+    # A proper maximum has a negative-definite Hessian; anywhere else keep the integer peak.
+    ok = (det > 1e-12) & (dxx < 0) & (scores > 0)
+    safe = np.where(ok, det, 1.0)
+    offset_x = -(dyy * dx - dxy * dy) / safe
+    offset_y = -(dxx * dy - dxy * dx) / safe
+    offsets = np.stack([offset_x, offset_y], axis=-1)
+    offsets = np.where(ok[..., None], np.clip(offsets, -1.0, 1.0), 0.0)
+    return coords + offsets, scores

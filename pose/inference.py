@@ -1,0 +1,151 @@
+"""Top-down inference for one frame: person boxes -> normalized crops -> heatmaps -> image keypoints.
+
+Frames are OpenCV BGR ``uint8`` arrays; the network sees ImageNet-normalized RGB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.config import Config
+from pose import codec, geometry
+from pose.model import to_input_tensor
+from pose.oks import oks_nms
+from pose.schema import NUM_KEYPOINTS
+
+# (crops (N, H, W, 3) BGR uint8, flipped) -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
+HeatmapFn = Callable[[np.ndarray, bool], np.ndarray]
+
+
+@dataclass
+class PoseResult:
+    """The people found in one frame, best score first."""
+
+    boxes: np.ndarray  # (N, 4) xywh, the boxes the crops were built from
+    box_scores: np.ndarray  # (N,)
+    keypoints: np.ndarray  # (N, K, 3): x, y in image pixels, confidence
+    scores: np.ndarray  # (N,) instance score = box score x mean confident-keypoint confidence
+
+    @classmethod
+    def empty(cls) -> PoseResult:
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros((0, NUM_KEYPOINTS, 3)), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def select(self, index: np.ndarray | list[int]) -> PoseResult:
+        """The people at ``index``, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        return PoseResult(self.boxes[index], self.box_scores[index], self.keypoints[index], self.scores[index])
+
+
+def instance_scores(box_scores: np.ndarray, keypoint_scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Box score times the mean confidence of the keypoints above ``threshold`` (0 when there are none)."""
+    confident = keypoint_scores > threshold
+    counts = confident.sum(axis=1)
+    means = np.where(counts > 0, (keypoint_scores * confident).sum(axis=1) / np.maximum(counts, 1), 0.0)
+    return np.asarray(box_scores, dtype=np.float64) * means
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock seconds spent per pipeline stage, summed over calls."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+        self.calls[stage] += 1
+
+
+class TopDownEstimator:
+    """Runs the single-person heatmap network on every person box of a frame, in one batch."""
+
+    def __init__(self, model: nn.Module | None, cfg: Config, device: str | torch.device = "cpu") -> None:
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval() if model is not None else None
+        self.input_size = tuple(cfg.model.input_size)
+        self.heatmap_size = tuple(cfg.model.heatmap_size)
+        self.aspect_ratio = self.input_size[0] / self.input_size[1]
+        self.timer = StageTimer()
+
+    def crop_regions(self, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """DeepPose crop regions (centres, sizes) for ``(N, 4)`` boxes under this configuration."""
+        return geometry.box_to_center_size(boxes_xywh, self.aspect_ratio, self.cfg.crop.padding)
+
+    @torch.inference_mode()
+    def network_heatmaps(self, crops_bgr: np.ndarray, flipped: bool = False) -> np.ndarray:
+        """Run the network on ``(N, H, W, 3)`` BGR crops in batches of ``inference.batch_size``."""
+        if self.model is None:
+            raise RuntimeError("this estimator has no network; pass heatmap_fn to estimate()")
+        del flipped  # the network sees the flipped pixels themselves
+        outputs = []
+        batch_size = max(1, self.cfg.inference.batch_size)
+        for start in range(0, len(crops_bgr), batch_size):
+            rgb = np.ascontiguousarray(crops_bgr[start : start + batch_size, :, :, ::-1])
+            inputs = to_input_tensor(torch.from_numpy(rgb).to(self.device))
+            outputs.append(self.model(inputs).float().cpu().numpy())
+        return np.concatenate(outputs, axis=0)
+
+    def fused_heatmaps(self, crops_bgr: np.ndarray, heatmap_fn: HeatmapFn) -> np.ndarray:
+        """Heatmaps of the crops, averaged with those of the mirrored crops when flip test is on."""
+        heatmaps = heatmap_fn(crops_bgr, False)
+        if self.cfg.inference.flip_test:
+            mirrored = np.ascontiguousarray(crops_bgr[:, :, ::-1])
+            heatmaps = 0.5 * (heatmaps + codec.flip_heatmaps(heatmap_fn(mirrored, True)))
+        return heatmaps
+
+    def heatmaps_to_keypoints(self, heatmaps: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """Decode heatmaps and map the peaks back to the image: ``(N, K, 3)`` x, y, confidence."""
+        coords, confidences = codec.decode(heatmaps, self.cfg.codec.decode, self.cfg.codec.blur_kernel)
+        points = geometry.crop_to_image(coords, centers, sizes, self.heatmap_size)
+        return np.concatenate([points, confidences[..., None]], axis=-1)
+
+    def estimate(
+        self,
+        frame_bgr: np.ndarray,
+        boxes_xywh: np.ndarray,
+        box_scores: np.ndarray | None = None,
+        heatmap_fn: HeatmapFn | None = None,
+        nms: bool = True,
+    ) -> PoseResult:
+        """Poses of the people in ``boxes_xywh`` (``(N, 4)``, COCO xywh) of one frame.
+
+        ``heatmap_fn`` replaces the network (the oracle renders ground-truth heatmaps); it is
+        called with all of the frame's crops at once, in box order. ``nms`` applies OKS-NMS.
+        """
+        boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            return PoseResult.empty()
+        box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+        started = time.perf_counter()
+        centers, sizes = self.crop_regions(boxes)
+        crops = geometry.warp_crops(frame_bgr, centers, sizes, self.input_size)
+        self.timer.add("crop", started)
+
+        started = time.perf_counter()
+        heatmaps = self.fused_heatmaps(crops, heatmap_fn or self.network_heatmaps)
+        self.timer.add("pose", started)
+
+        started = time.perf_counter()
+        keypoints = self.heatmaps_to_keypoints(heatmaps, centers, sizes)
+        scores = instance_scores(box_scores, keypoints[..., 2], self.cfg.inference.keypoint_score_threshold)
+        result = PoseResult(boxes, box_scores, keypoints, scores)
+        if nms:
+            keep = oks_nms(
+                keypoints[..., :2], scores, boxes[:, 2] * boxes[:, 3], self.cfg.inference.oks_nms_threshold,
+                keypoints[..., 2], self.cfg.inference.keypoint_score_threshold,
+            )  # fmt: skip
+        else:
+            keep = list(np.argsort(-scores, kind="stable"))
+        self.timer.add("decode", started)
+        return result.select(keep)

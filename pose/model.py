@@ -1,0 +1,79 @@
+"""SimpleBaseline (Xiao et al., 2018): a ResNet trunk, three stride-2 deconvolutions, a 1x1 heatmap head.
+
+Module names follow the official release (torchvision ResNet names for the trunk, then
+``deconv_layers`` and ``final_layer``), so its checkpoints load as they are; MMPose's layout maps
+onto them by prefix (see :mod:`pose.checkpoints`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from pose.schema import NUM_KEYPOINTS
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+TRUNK_MODULES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+
+
+class SimpleBaseline(nn.Module):
+    """ResNet trunk (stride 32) + ``num_deconv`` stride-2 deconvolutions + 1x1 convolution to K heatmaps."""
+
+    def __init__(
+        self,
+        backbone: str = "resnet50",
+        num_keypoints: int = NUM_KEYPOINTS,
+        deconv_channels: int = 256,
+        num_deconv: int = 3,
+        backbone_weights: torchvision.models.WeightsEnum | None = None,
+    ) -> None:
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r} (choose from {', '.join(BACKBONES)})")
+        trunk = getattr(torchvision.models, backbone)(weights=backbone_weights)
+        for name in TRUNK_MODULES:
+            setattr(self, name, getattr(trunk, name))
+        in_channels = trunk.fc.in_features
+        layers: list[nn.Module] = []
+        for _ in range(num_deconv):
+            layers += [
+                nn.ConvTranspose2d(in_channels, deconv_channels, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(deconv_channels),
+                nn.ReLU(inplace=True),
+            ]
+            in_channels = deconv_channels
+        self.deconv_layers = nn.Sequential(*layers)
+        self.final_layer = nn.Conv2d(in_channels, num_keypoints, kernel_size=1)
+        self.output_stride = 32 // 2**num_deconv
+        self._init_head()
+
+    def _init_head(self) -> None:
+        for module in self.deconv_layers.modules():
+            if isinstance(module, nn.ConvTranspose2d):
+                nn.init.normal_(module.weight, std=0.001)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.final_layer.weight, std=0.001)
+        nn.init.zeros_(self.final_layer.bias)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` normalized images -> ``(B, K, H / s, W / s)`` heatmaps (s = ``output_stride``)."""
+        x = images
+        for name in TRUNK_MODULES:
+            x = getattr(self, name)(x)
+        return self.final_layer(self.deconv_layers(x))
+
+
+# ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB order).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def to_input_tensor(crops_rgb_uint8: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 RGB crops -> ``(B, 3, H, W)`` float, ImageNet-normalized."""
+    x = crops_rgb_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
