@@ -1,0 +1,1 @@
+"""Evaluation: COCO OKS mAP with pycocotools, the decoder-ceiling oracle, benchmarks."""
