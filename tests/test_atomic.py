@@ -1,0 +1,43 @@
+"""Atomic writes: an interrupted write leaves the earlier file whole and no temporary behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from common.atomic import atomic_path, write_json
+
+
+def test_write_json_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.json"
+    write_json(target, {"a": 1})
+    write_json(target, [1, 2])
+    assert json.loads(target.read_text()) == [1, 2]
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]
+
+
+def test_failed_write_keeps_earlier_result(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    write_json(target, {"old": True})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"half": ')
+        raise RuntimeError("interrupted")
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_unserializable_object_keeps_earlier_result(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    write_json(target, {"old": True})
+    with pytest.raises(TypeError):
+        write_json(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"old": True}
+
+
+def test_temporary_keeps_suffix(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "video.mp4") as tmp:
+        assert tmp.suffix == ".mp4" and tmp.parent == tmp_path
+        tmp.write_bytes(b"x")
+    assert (tmp_path / "video.mp4").read_bytes() == b"x"

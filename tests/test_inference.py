@@ -1,0 +1,80 @@
+"""Top-down inference: the crop -> heatmap -> image path, batching, flip test, scoring and NMS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from common.config import Config
+from pose.codec import encode
+from pose.inference import PoseResult, TopDownEstimator, instance_scores
+from pose.model import SimpleBaseline
+from pose.schema import NUM_KEYPOINTS
+
+
+class CentrePeak(nn.Module):
+    """Stands in for a network: every heatmap peaks at the heatmap's exact centre (a flip-invariant point)."""
+
+    def __init__(self, heatmap_size: tuple[int, int]) -> None:
+        super().__init__()
+        width, height = heatmap_size
+        centre = np.full((1, NUM_KEYPOINTS, 2), [(width - 1) / 2, (height - 1) / 2])
+        self.register_buffer("maps", torch.from_numpy(encode(centre, np.ones((1, NUM_KEYPOINTS)), heatmap_size)[0]))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.maps.expand(len(images), -1, -1, -1)
+
+
+@pytest.fixture
+def frame() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+
+
+def test_keypoints_land_on_box_centres(frame: np.ndarray) -> None:
+    cfg = Config()
+    estimator = TopDownEstimator(CentrePeak(cfg.model.heatmap_size), cfg)
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [200.5, 30.25, 80.0, 60.0]])
+    result = estimator.estimate(frame, boxes, np.array([0.9, 0.8]), nms=False)
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    np.testing.assert_allclose(result.keypoints[..., :2], np.repeat(centres[:, None], NUM_KEYPOINTS, 1), atol=1e-6)
+    # The peak sits between pixels, so the sampled maximum (the confidence) is exp(-0.5 / (2 sigma^2)).
+    confidence = np.exp(-0.5 / (2 * cfg.codec.sigma**2))
+    np.testing.assert_allclose(result.keypoints[..., 2], confidence, atol=1e-6)
+    np.testing.assert_allclose(result.scores, np.array([0.9, 0.8]) * confidence)
+    assert set(estimator.timer.seconds) == {"crop", "pose", "decode"}
+
+
+def test_no_boxes_gives_empty_result(frame: np.ndarray) -> None:
+    cfg = Config()
+    result = TopDownEstimator(CentrePeak(cfg.model.heatmap_size), cfg).estimate(frame, np.zeros((0, 4)))
+    assert len(result) == 0 and result.keypoints.shape == (0, NUM_KEYPOINTS, 3)
+
+
+def test_batch_size_does_not_change_results(frame: np.ndarray) -> None:
+    torch.manual_seed(0)
+    cfg = Config()
+    cfg.model.input_size, cfg.model.heatmap_size = (96, 128), (24, 32)
+    model = SimpleBaseline("resnet18", deconv_channels=32)
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [150.0, 30.0, 80.0, 160.0], [60.0, 60.0, 40.0, 90.0]])
+    results = []
+    for batch_size in (1, 2, 16):
+        cfg.inference.batch_size = batch_size
+        results.append(TopDownEstimator(model, cfg).estimate(frame, boxes, nms=False))
+    for other in results[1:]:
+        np.testing.assert_allclose(other.keypoints, results[0].keypoints, atol=1e-4)
+
+
+def test_instance_scores_use_confident_keypoints_only() -> None:
+    keypoint_scores = np.array([[0.9] * 10 + [0.1] * 7, [0.1] * 17])
+    np.testing.assert_allclose(instance_scores(np.array([0.5, 1.0]), keypoint_scores, 0.2), [0.45, 0.0])
+
+
+def test_duplicate_boxes_are_suppressed(frame: np.ndarray) -> None:
+    cfg = Config()
+    estimator = TopDownEstimator(CentrePeak(cfg.model.heatmap_size), cfg)
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [10.5, 20.0, 50.0, 120.0], [200.0, 30.0, 80.0, 160.0]])
+    result = estimator.estimate(frame, boxes, np.array([0.7, 0.9, 0.8]))
+    assert isinstance(result, PoseResult)
+    np.testing.assert_allclose(result.box_scores, [0.9, 0.8])
