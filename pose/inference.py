@@ -16,7 +16,7 @@ from torch import nn
 
 from common.config import Config
 from pose import codec, geometry
-from pose.model import to_input_tensor
+from pose.model import inference_copy, to_input_tensor
 from pose.oks import oks_nms
 from pose.schema import NUM_KEYPOINTS
 
@@ -69,10 +69,20 @@ class StageTimer:
 class TopDownEstimator:
     """Runs the single-person heatmap network on every person box of a frame, in one batch."""
 
-    def __init__(self, model: nn.Module | None, cfg: Config, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, model: nn.Module | None, cfg: Config, device: str | torch.device = "cpu", optimize: bool = False
+    ) -> None:
+        """``optimize`` runs a frozen copy with batch norms folded, channels-last (see ``inference_copy``);
+        without it the estimator calls ``model`` itself in eval mode (as validation during training must)."""
         self.cfg = cfg
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval() if model is not None else None
+        self.optimized = optimize and model is not None
+        if model is None:
+            self.model = None
+        elif optimize:
+            self.model = inference_copy(model, self.device)
+        else:
+            self.model = model.to(self.device).eval()
         self.input_size = tuple(cfg.model.input_size)
         self.heatmap_size = tuple(cfg.model.heatmap_size)
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
@@ -93,6 +103,8 @@ class TopDownEstimator:
         for start in range(0, len(crops_bgr), batch_size):
             rgb = np.ascontiguousarray(crops_bgr[start : start + batch_size, :, :, ::-1])
             inputs = to_input_tensor(torch.from_numpy(rgb).to(self.device))
+            if self.optimized:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
             outputs.append(self.model(inputs).float().cpu().numpy())
         return np.concatenate(outputs, axis=0)
 

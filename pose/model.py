@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torchvision
 from torch import nn
+from torch.fx.experimental.optimization import fuse
 
 from pose.schema import NUM_KEYPOINTS
 
@@ -77,3 +78,13 @@ def to_input_tensor(crops_rgb_uint8: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def inference_copy(model: nn.Module, device: torch.device) -> nn.Module:
+    """A copy of ``model`` for inference: batch norms folded into their convolutions, channels-last.
+
+    The outputs equal the eval-mode model's to float rounding; the original is left untouched (a
+    later change to its weights does not reach the copy).
+    """
+    fused = fuse(model.eval())
+    return fused.to(device=device, memory_format=torch.channels_last).eval()

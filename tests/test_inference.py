@@ -78,3 +78,19 @@ def test_duplicate_boxes_are_suppressed(frame: np.ndarray) -> None:
     result = estimator.estimate(frame, boxes, np.array([0.7, 0.9, 0.8]))
     assert isinstance(result, PoseResult)
     np.testing.assert_allclose(result.box_scores, [0.9, 0.8])
+
+
+def test_optimized_copy_matches_model(frame: np.ndarray) -> None:
+    torch.manual_seed(0)
+    cfg = Config()
+    cfg.model.input_size, cfg.model.heatmap_size = (96, 128), (24, 32)
+    model = SimpleBaseline("resnet18", deconv_channels=32)
+    for module in model.modules():  # non-trivial batch-norm statistics, so folding them is tested
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [150.0, 30.0, 80.0, 160.0]])
+    plain = TopDownEstimator(model, cfg).estimate(frame, boxes, nms=False)
+    optimized = TopDownEstimator(model, cfg, optimize=True)
+    np.testing.assert_allclose(optimized.estimate(frame, boxes, nms=False).keypoints, plain.keypoints, atol=1e-3)
+    assert model.training is False and isinstance(model.bn1, nn.BatchNorm2d), "the original stays as it was"
