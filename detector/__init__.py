@@ -1,0 +1,25 @@
+"""Person detection: torchvision COCO detectors reduced to people, or boxes read from a COCO results file."""
+
+from detector.boxes_file import BoxesByImage, load_boxes
+from detector.detections import Detections, detections_to_pose_result
+from detector.torchvision_detector import (
+    ARCHITECTURES,
+    PersonDetector,
+    build_detector,
+    build_model,
+    default_weights_file,
+    person_detections,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "BoxesByImage",
+    "Detections",
+    "PersonDetector",
+    "build_detector",
+    "build_model",
+    "default_weights_file",
+    "detections_to_pose_result",
+    "load_boxes",
+    "person_detections",
+]

@@ -1,0 +1,79 @@
+"""Precomputed person boxes from a COCO detection-results JSON file.
+
+The file is a list of ``{"image_id": int, "category_id": int, "bbox": [x, y, w, h], "score": float}``
+(the format COCO's evaluation server and most detectors write). Only ``category_id == 1`` (person)
+entries are kept. An image without entries has no people: :meth:`BoxesByImage.get` returns
+``Detections.empty()`` for it, so callers can look up every image id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.errors import UserError
+from detector.detections import Detections
+from pose.schema import PERSON_CATEGORY_ID
+
+
+class BoxesByImage(dict[int, Detections]):
+    """Person detections per image id; ``get(image_id)`` is ``Detections.empty()`` for an image with none."""
+
+    def get(self, image_id: int, default: Detections | None = None) -> Detections:  # type: ignore[override]
+        return super().get(image_id, Detections.empty() if default is None else default)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one results entry, or ``None`` when it is well-formed."""
+    if not isinstance(entry, dict):
+        return f"expected an object, got {type(entry).__name__}"
+    for key in ("image_id", "category_id"):
+        if not isinstance(entry.get(key), int) or isinstance(entry.get(key), bool):
+            return f"'{key}' must be an integer, got {entry.get(key)!r}"
+    bbox = entry.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        return f"'bbox' must be [x, y, width, height] numbers, got {bbox!r}"
+    if bbox[2] < 0 or bbox[3] < 0:
+        return f"'bbox' has a negative width or height: {bbox!r}"
+    if not _is_number(entry.get("score")):
+        return f"'score' must be a number, got {entry.get('score')!r}"
+    return None
+
+
+def load_boxes(path: str | Path, min_score: float = 0.0) -> BoxesByImage:
+    """Person boxes with ``score >= min_score`` per image id, best score first.
+
+    A missing file, invalid JSON, a top level that is not a list, or a malformed entry is a
+    :class:`UserError` naming the file (and the entry's index).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"detection results file not found: {path}")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(entries, list):
+        raise UserError(f"{path}: expected a list of COCO detection results, got a JSON {type(entries).__name__}")
+    rows: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
+    for index, entry in enumerate(entries):
+        problem = _entry_problem(entry)
+        if problem:
+            raise UserError(f"{path}: entry {index}: {problem}")
+        if entry["category_id"] == PERSON_CATEGORY_ID and entry["score"] >= min_score:
+            rows[entry["image_id"]].append((entry["bbox"], entry["score"]))
+    boxes = BoxesByImage()
+    for image_id, people in rows.items():
+        scores = np.array([score for _, score in people], dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")
+        boxes[image_id] = Detections(np.array([box for box, _ in people], dtype=np.float64)[order], scores[order])
+    return boxes

@@ -1,0 +1,66 @@
+"""Person detections of one frame, and Keypoint R-CNN's own keypoints as a pose result (the ``rcnn`` baseline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.errors import UserError
+from pose.inference import PoseResult, instance_scores
+from pose.schema import NUM_KEYPOINTS
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, elementwise, overflow-free."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+@dataclass
+class Detections:
+    """People found in one frame, best score first.
+
+    ``keypoints[..., 2]`` is a confidence in [0, 1]: the sigmoid of torchvision's keypoint score,
+    which is the (logit-like, unbounded) value of the keypoint head's heatmap at its peak; the raw
+    values are kept unchanged in ``keypoint_logits``. Only Keypoint R-CNN gives keypoints.
+    """
+
+    boxes: np.ndarray  # (N, 4) float64, COCO xywh in image pixels
+    scores: np.ndarray  # (N,) float64 box scores
+    keypoints: np.ndarray | None = None  # (N, 17, 3) float64: x, y, sigmoid(keypoint_logits)
+    keypoint_logits: np.ndarray | None = None  # (N, 17) torchvision's ``keypoints_scores``, as given
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """No people."""
+        return cls(np.zeros((0, 4)), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def select(self, index: np.ndarray | list[int]) -> Detections:
+        """The people at ``index``, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        keypoints = None if self.keypoints is None else self.keypoints[index]
+        logits = None if self.keypoint_logits is None else self.keypoint_logits[index]
+        return Detections(self.boxes[index], self.scores[index], keypoints, logits)
+
+
+def detections_to_pose_result(detections: Detections, keypoint_threshold: float | None = None) -> PoseResult:
+    """Keypoint R-CNN's own keypoints as a :class:`PoseResult` (keypoint confidence = sigmoid of its score).
+
+    The instance score is the box score, as in torchvision's own COCO evaluation of Keypoint R-CNN;
+    with ``keypoint_threshold`` it is rescored like the top-down estimator
+    (:func:`pose.inference.instance_scores`: box score x mean confident-keypoint confidence).
+    """
+    if detections.keypoints is None:
+        raise UserError("these detections carry no keypoints: the rcnn pose baseline needs the keypointrcnn detector")
+    if len(detections) == 0:
+        return PoseResult.empty()
+    keypoints = detections.keypoints.reshape(-1, NUM_KEYPOINTS, 3)
+    scores = detections.scores.copy()
+    if keypoint_threshold is not None:
+        scores = instance_scores(detections.scores, keypoints[..., 2], keypoint_threshold)
+    order = np.argsort(-scores, kind="stable")
+    result = PoseResult(detections.boxes.copy(), detections.scores.copy(), keypoints.copy(), scores)
+    return result.select(order)

@@ -1,0 +1,67 @@
+"""COCO detection-results files as person boxes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from detector import Detections, load_boxes
+
+
+def _write(tmp_path: Path, content: object) -> Path:
+    path = tmp_path / "detections.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def test_person_boxes_grouped_per_image_best_first(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            {"image_id": 7, "category_id": 1, "bbox": [10, 20, 30, 60], "score": 0.4},
+            {"image_id": 7, "category_id": 18, "bbox": [0, 0, 5, 5], "score": 0.99},
+            {"image_id": 7, "category_id": 1, "bbox": [1.5, 2, 3, 4], "score": 0.9},
+            {"image_id": 9, "category_id": 1, "bbox": [0, 0, 0, 0], "score": 0.05},
+            {"image_id": 11, "category_id": 3, "bbox": [0, 0, 5, 5], "score": 0.8},
+        ],
+    )
+    boxes = load_boxes(path)
+    assert sorted(boxes) == [7, 9]
+    np.testing.assert_array_equal(boxes[7].boxes, [[1.5, 2, 3, 4], [10, 20, 30, 60]])
+    np.testing.assert_array_equal(boxes[7].scores, [0.9, 0.4])
+    assert boxes[7].boxes.dtype == np.float64 and boxes[7].keypoints is None
+    empty = boxes.get(11)
+    assert isinstance(empty, Detections) and empty.boxes.shape == (0, 4) and len(empty) == 0
+    assert len(boxes.get(12345)) == 0 and boxes.get(7) is boxes[7]
+    assert sorted(load_boxes(path, min_score=0.1)) == [7]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"image_id": 1,', "not valid JSON"),
+        ({"annotations": []}, "expected a list of COCO detection results, got a JSON dict"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, 3], "entry 1: expected an object"),
+        ([{"category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}], "entry 0: 'image_id' must be an integer"),
+        ([{"image_id": True, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}], "'image_id' must be an integer"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}], "entry 0: 'bbox' must be"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, "1", 1], "score": 0.5}], "'bbox' must be"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1], "score": 0.5}], "negative width or height"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}], "'score' must be a number"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}], "entry 0: 'score' must be a number"),
+    ],
+)
+def test_malformed_files_name_file_and_entry(tmp_path: Path, content: object, message: str) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(UserError, match=message) as info:
+        load_boxes(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="detection results file not found: .*absent.json"):
+        load_boxes(tmp_path / "absent.json")
