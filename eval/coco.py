@@ -1,0 +1,361 @@
+"""``python -m eval.coco``: COCO keypoint AP (OKS) of the top-down system on an annotated image folder.
+
+One mode per run: the full pipeline with the person detector (default); ground-truth person boxes
+(``--gt-boxes``: the non-crowd people with at least one labelled keypoint, box score 1, the usual
+top-down protocol); boxes from a COCO detection results file (``--boxes``); an existing keypoint
+results file (``--results``, no images needed); or the decoder ceiling (``--oracle``, see
+:mod:`eval.oracle`). Images listed in the annotations but missing or unreadable on disk are skipped,
+reported at the end, and left out of the evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools.coco import COCO
+from rich.console import Console
+
+from common.atomic import write_json
+from common.config import DEFAULT_CONFIG, Config, load_config, override
+from common.console import error_console, progress_bar, stage_rows, summary_table, warn
+from common.errors import UserError, run_cli
+from common.images import read_image
+from detector.boxes_file import load_boxes
+from detector.detections import Detections
+from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
+from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_poses
+from pose.codec import DECODE_METHODS
+from pose.inference import PoseResult, StageTimer, TopDownEstimator
+from pose.pipeline import POSE_SOURCES, build_pipeline
+from pose.results import load_results, to_coco_entries
+
+LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted
+
+# (frame BGR, image id) -> the poses of that image.
+Predictor = Callable[[np.ndarray, int], PoseResult]
+
+
+@dataclass
+class Evaluation:
+    """What one run of the evaluation found."""
+
+    mode: str
+    metrics: dict[str, float]
+    entries: list[dict[str, Any]]  # the COCO keypoint results that were scored
+    image_ids: list[int]  # the images evaluated
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (image file, why) left out
+    blank: list[str] = field(default_factory=list)  # oracle: image files replaced by blank frames
+    seconds: float = 0.0
+    timer: StageTimer | None = None
+    notes: list[tuple[str, str]] = field(default_factory=list)  # extra (name, value) summary rows
+
+
+def selected_image_ids(coco: COCO, limit: int | None = None) -> list[int]:
+    """The annotation file's image ids in increasing order, the first ``limit`` of them when given."""
+    ids = sorted(coco.getImgIds())
+    return ids if limit is None else ids[:limit]
+
+
+def count_people(coco: COCO, image_ids: list[int]) -> int:
+    """Ground-truth people COCOeval scores in ``image_ids`` (see :func:`eval.oracle.ground_truth_people`)."""
+    return sum(len(ground_truth_people(coco, image_id)) for image_id in image_ids)
+
+
+def predict_images(
+    coco: COCO,
+    image_ids: list[int],
+    image_dir: Path | None,
+    predict: Predictor,
+    console: Console,
+    timer: StageTimer,
+    blank_missing: bool = False,
+) -> tuple[list[dict[str, Any]], list[int], list[tuple[str, str]], list[str]]:
+    """Run ``predict`` on every image; returns (results entries, processed ids, skipped, blank).
+
+    An image that is missing or unreadable is skipped with its reason, or with ``blank_missing``
+    replaced by a black frame of its annotated size (``image_dir`` None: every frame is blank).
+    Reading is timed into ``timer`` as stage ``"read"``.
+    """
+    entries: list[dict[str, Any]] = []
+    processed: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    blank: list[str] = []
+    with progress_bar(console, "evaluating") as progress:
+        task = progress.add_task("images", total=len(image_ids), item="")
+        for image_id in image_ids:
+            info = coco.imgs[image_id]
+            name = str(info.get("file_name", image_id))
+            progress.update(task, item=name)
+            frame = None
+            if image_dir is not None:
+                started = time.perf_counter()
+                try:
+                    frame = read_image(image_dir / name)
+                    timer.add("read", started)
+                except UserError as err:
+                    if not blank_missing:
+                        skipped.append((name, str(err)))
+                        progress.advance(task)
+                        continue
+                    blank.append(name)
+            if frame is None:
+                if not isinstance(info.get("height"), int) or not isinstance(info.get("width"), int):
+                    raise UserError(f"image {name}: not on disk and the annotation file gives no integer size")
+                frame = np.zeros((info["height"], info["width"], 3), dtype=np.uint8)
+            entries += to_coco_entries(predict(frame, image_id), image_id)
+            processed.append(image_id)
+            progress.advance(task)
+    return entries, processed, skipped, blank
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def checked_results(coco: COCO, path: Path) -> list[dict[str, Any]]:
+    """A keypoint results file, checked to be numeric and to refer only to images of ``coco``."""
+    entries = load_results(path)
+    known = set(coco.getImgIds())
+    for i, entry in enumerate(entries):
+        if not _is_number(entry["score"]) or not all(_is_number(v) for v in entry["keypoints"]):
+            raise UserError(f"{path}: entry {i} has non-numeric 'score' or 'keypoints'")
+        if not _is_number(entry["image_id"]) or entry["image_id"] not in known:
+            raise UserError(f"{path}: entry {i} refers to image_id {entry['image_id']!r}, not in the annotation file")
+    return entries
+
+
+def evaluate_results_file(coco: COCO, path: Path, limit: int | None = None) -> Evaluation:
+    """Score an existing keypoint results file (on the first ``limit`` images when given)."""
+    started = time.perf_counter()
+    image_ids = selected_image_ids(coco, limit)
+    wanted = set(image_ids)
+    entries = [e for e in checked_results(coco, path) if e["image_id"] in wanted]
+    metrics = evaluate_keypoints(coco, entries, image_ids)
+    return Evaluation("results", metrics, entries, image_ids, seconds=time.perf_counter() - started)
+
+
+def evaluate_oracle(
+    coco: COCO, cfg: Config, image_dir: Path | None, console: Console, limit: int | None = None
+) -> Evaluation:
+    """The decoder ceiling under ``cfg``: ground-truth heatmaps through the production path, scored."""
+    started = time.perf_counter()
+    estimator = TopDownEstimator(None, cfg)
+    outside = 0
+
+    def predict(frame: np.ndarray, image_id: int) -> PoseResult:
+        nonlocal outside
+        people = ground_truth_people(coco, image_id)
+        outside += keypoints_outside_crops(estimator, people)
+        return oracle_poses(estimator, frame, people)
+
+    image_ids = selected_image_ids(coco, limit)
+    entries, processed, _, blank = predict_images(
+        coco, image_ids, image_dir, predict, console, estimator.timer, blank_missing=True
+    )
+    metrics = evaluate_keypoints(coco, entries, processed)
+    notes = [("labelled keypoints outside their crop", str(outside))]
+    return Evaluation(
+        "oracle", metrics, entries, processed, [], blank, time.perf_counter() - started, estimator.timer, notes
+    )
+
+
+def ground_truth_boxes(coco: COCO, image_ids: list[int]) -> dict[int, Detections]:
+    """Per image, the boxes of :func:`eval.oracle.ground_truth_people` with score 1."""
+    boxes = {}
+    for image_id in image_ids:
+        people = ground_truth_people(coco, image_id)
+        boxes[image_id] = Detections(people.boxes, np.ones(len(people)))
+    return boxes
+
+
+def evaluate_pipeline(
+    coco: COCO,
+    cfg: Config,
+    mode: str,
+    image_dir: Path,
+    console: Console,
+    limit: int | None = None,
+    boxes_path: Path | None = None,
+    pose: str = "network",
+) -> Evaluation:
+    """The top-down pipeline on the images, with person boxes from ``mode``: detector, gt-boxes or boxes."""
+    image_ids = selected_image_ids(coco, limit)
+    if mode == "gt-boxes":
+        boxes = ground_truth_boxes(coco, image_ids)
+    elif mode == "boxes":
+        boxes = load_boxes(boxes_path, min_score=cfg.detector.score_threshold)
+        if not set(boxes) & set(image_ids):
+            warn(console, f"no image id of the annotation file appears in {boxes_path}: nobody will be found")
+    else:
+        boxes = None
+    pipeline = build_pipeline(cfg, boxes=boxes, pose=pose)
+    started = time.perf_counter()
+    entries, processed, skipped, _ = predict_images(
+        coco, image_ids, image_dir, pipeline.process, console, pipeline.timer
+    )
+    if not processed:
+        raise UserError(f"none of the {len(image_ids)} images of the annotation file could be read from {image_dir}")
+    metrics = evaluate_keypoints(coco, entries, processed)
+    return Evaluation(mode, metrics, entries, processed, skipped, [], time.perf_counter() - started, pipeline.timer)
+
+
+# (argument, config field) pairs: a flag given on the command line overrides the config file.
+CONFIG_FLAGS = (
+    ("pose_weights", "model.weights"),
+    ("detector", "detector.name"),
+    ("detector_weights", "detector.weights"),
+    ("det_threshold", "detector.score_threshold"),
+    ("device", "inference.device"),
+    ("batch_size", "inference.batch_size"),
+    ("decode", "codec.decode"),
+    ("sigma", "codec.sigma"),
+    ("padding", "crop.padding"),
+)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.coco",
+        description="COCO keypoint AP (OKS) of the top-down system, of a results file, or of the decoder ceiling.",
+    )
+    parser.add_argument("--ann", type=Path, required=True, help="COCO person-keypoints annotation file")
+    parser.add_argument(
+        "--images", type=Path, help="folder of the annotated images (optional with --results, --oracle)"
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes instead of the detector")
+    modes.add_argument("--boxes", type=Path, metavar="DETS.json", help="COCO detection results instead of the detector")
+    modes.add_argument("--results", type=Path, metavar="RESULTS.json", help="score an existing keypoint results file")
+    modes.add_argument(
+        "--oracle", action="store_true", help="decoder ceiling: ground-truth heatmaps through the production path"
+    )
+    parser.add_argument(
+        "--config", type=Path, help=f"model setup (default: configs/{DEFAULT_CONFIG.name}); flags below override it"
+    )
+    parser.add_argument(
+        "--pose",
+        choices=POSE_SOURCES,
+        default="network",
+        help="heatmap network (default) or Keypoint R-CNN's keypoints",
+    )
+    parser.add_argument("--pose-weights", help="pose network weights: a registry name, a .pth file, or '' (random)")
+    parser.add_argument("--detector", help="torchvision person detector (e.g. keypointrcnn_resnet50_fpn)")
+    parser.add_argument("--detector-weights", help="detector weights file (default: torchvision's COCO weights)")
+    parser.add_argument("--det-threshold", type=float, help="minimum person box score (detector and --boxes)")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=_positive_int, help="person crops per network call")
+    parser.add_argument("--no-flip", action="store_true", help="no flip test")
+    parser.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
+    parser.add_argument("--sigma", type=float, help="Gaussian sigma of the heatmaps (the oracle renders with it)")
+    parser.add_argument("--padding", type=float, help="crop padding around the person box")
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N images (by id) only")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the ten metrics to this JSON file")
+    parser.add_argument("--save-results", type=Path, metavar="PATH", help="write the scored keypoint results (JSON)")
+    return parser
+
+
+def load_eval_config(args: argparse.Namespace) -> Config:
+    """The config file with the command-line overrides applied."""
+    cfg = load_config(args.config)
+    for name, dotted in CONFIG_FLAGS:
+        override(cfg, dotted, getattr(args, name))
+    if args.no_flip:
+        override(cfg, "inference.flip_test", False)
+    return cfg
+
+
+def mode_of(args: argparse.Namespace) -> str:
+    """The evaluation mode the flags select."""
+    if args.gt_boxes:
+        return "gt-boxes"
+    if args.boxes is not None:
+        return "boxes"
+    if args.results is not None:
+        return "results"
+    return "oracle" if args.oracle else "detector"
+
+
+def report_skipped(console: Console, evaluation: Evaluation, total: int) -> None:
+    """One warning line per skipped image (the first few), then a count of what was evaluated."""
+    for name, reason in evaluation.skipped[:LISTED_SKIPS]:
+        warn(console, f"skipped {name}: {reason}")
+    if len(evaluation.skipped) > LISTED_SKIPS:
+        warn(console, f"... and {len(evaluation.skipped) - LISTED_SKIPS} more images skipped")
+    if evaluation.skipped:
+        warn(
+            console,
+            f"{len(evaluation.skipped)} of {total} images skipped (missing or unreadable); "
+            f"evaluated on the {len(evaluation.image_ids)} processed",
+        )
+    if evaluation.blank:
+        warn(console, f"{len(evaluation.blank)} images not found: the oracle used blank frames of their size")
+
+
+def print_evaluation(coco: COCO, evaluation: Evaluation) -> None:
+    """The metrics and run summary as a table on stdout."""
+    count = len(evaluation.image_ids)
+    rows = [
+        ("mode", evaluation.mode),
+        ("images evaluated", str(count)),
+        ("people (ground truth)", str(count_people(coco, evaluation.image_ids))),
+        ("people (results)", str(len(evaluation.entries))),
+        *evaluation.notes,
+        *[(name, f"{evaluation.metrics[name]:.4f}") for name in METRIC_NAMES],
+        ("time", f"{evaluation.seconds:.1f} s"),
+    ]
+    if evaluation.timer is not None:
+        rows += stage_rows(dict(evaluation.timer.seconds), count)
+    Console(highlight=False).print(summary_table("COCO keypoint evaluation", rows))
+
+
+def write_output(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as JSON; an unwritable path is a :class:`UserError`."""
+    try:
+        write_json(path, obj, indent=2)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, evaluate, print the table and write the requested files."""
+    args = build_parser().parse_args(argv)
+    mode = mode_of(args)
+    cfg = load_eval_config(args)
+    if args.images is not None and not args.images.is_dir():
+        raise UserError(f"image folder not found: {args.images}")
+    if args.images is None and mode not in ("results", "oracle"):
+        raise UserError(f"--images is required in {mode} mode")
+    coco = load_coco(args.ann)
+    console = error_console()
+    if mode == "results":
+        evaluation = evaluate_results_file(coco, args.results, args.limit)
+    elif mode == "oracle":
+        evaluation = evaluate_oracle(coco, cfg, args.images, console, args.limit)
+    else:
+        evaluation = evaluate_pipeline(coco, cfg, mode, args.images, console, args.limit, args.boxes, args.pose)
+    report_skipped(console, evaluation, len(selected_image_ids(coco, args.limit)))
+    print_evaluation(coco, evaluation)
+    if args.json is not None:
+        write_output(args.json, {name: evaluation.metrics[name] for name in METRIC_NAMES})
+    if args.save_results is not None:
+        write_output(args.save_results, evaluation.entries)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
