@@ -1,0 +1,116 @@
+"""The per-frame top-down flow: a frame -> person boxes -> poses, with the time of every stage.
+
+Person boxes come from a detector or from precomputed detections (e.g. a COCO detection file);
+poses from the heatmap network (``pose="network"``) or from Keypoint R-CNN's own keypoints
+(``pose="rcnn"``). The pipeline knows nothing of files, folders or videos: callers feed frames
+(OpenCV BGR ``uint8``) with an id, and time their own reading into ``timer`` as stage ``"read"``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from common.config import Config
+from common.errors import UserError
+from detector.detections import Detections, detections_to_pose_result
+from detector.torchvision_detector import PersonDetector, build_detector
+from pose.checkpoints import build_pose_model
+from pose.draw import Colour, draw_poses
+from pose.inference import PoseResult, StageTimer, TopDownEstimator
+
+POSE_SOURCES = ("network", "rcnn")
+
+
+class TopDownPipeline:
+    """Finds the people of a frame and estimates their poses; stage times accumulate in ``timer``.
+
+    Exactly one of ``detector`` / ``boxes`` gives the person boxes (``boxes`` maps a frame id to its
+    detections; a missing id means nobody). Without ``estimator`` the poses are the detector's own
+    keypoints (Keypoint R-CNN), scored by box score.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        estimator: TopDownEstimator | None,
+        detector: PersonDetector | None = None,
+        boxes: Mapping[int, Detections] | None = None,
+    ) -> None:
+        if (detector is None) == (boxes is None):
+            raise ValueError("give exactly one of detector and boxes")
+        self.cfg = cfg
+        self.estimator = estimator
+        self.detector = detector
+        self.boxes = boxes
+        self.timer = estimator.timer if estimator is not None else StageTimer()
+
+    @property
+    def pose_source(self) -> str:
+        """``"network"`` or ``"rcnn"``."""
+        return "network" if self.estimator is not None else "rcnn"
+
+    def find_people(self, frame_bgr: np.ndarray, frame_id: int = 0) -> Detections:
+        """The person detections of a frame (stage ``"detect"``)."""
+        started = time.perf_counter()
+        if self.detector is not None:
+            detections = self.detector.detect(frame_bgr)
+        else:
+            detections = self.boxes.get(frame_id, Detections.empty())
+        self.timer.add("detect", started)
+        return detections
+
+    def estimate(self, frame_bgr: np.ndarray, detections: Detections) -> PoseResult:
+        """Poses of the detected people (stages ``"crop"``, ``"pose"``, ``"decode"``), best score first."""
+        if self.estimator is not None:
+            return self.estimator.estimate(frame_bgr, detections.boxes, detections.scores)
+        started = time.perf_counter()
+        result = detections_to_pose_result(detections)
+        self.timer.add("decode", started)
+        return result
+
+    def process(self, frame_bgr: np.ndarray, frame_id: int = 0) -> PoseResult:
+        """Everyone's pose in one frame; ``frame_id`` selects the precomputed boxes, if any."""
+        return self.estimate(frame_bgr, self.find_people(frame_bgr, frame_id))
+
+    def draw(
+        self,
+        frame_bgr: np.ndarray,
+        result: PoseResult,
+        labels: Sequence[str] | None = None,
+        colours: Sequence[Colour] | None = None,
+    ) -> np.ndarray:
+        """An annotated copy of the frame (stage ``"draw"``); see :func:`pose.draw.draw_poses`."""
+        started = time.perf_counter()
+        annotated = draw_poses(frame_bgr, result, colours, self.cfg.inference.keypoint_score_threshold, labels)
+        self.timer.add("draw", started)
+        return annotated
+
+
+def build_pipeline(
+    cfg: Config,
+    boxes: Mapping[int, Detections] | None = None,
+    pose: str = "network",
+    pretrained_detector: bool = True,
+) -> TopDownPipeline:
+    """A pipeline on ``cfg.inference.device``: the pose network of ``cfg.model`` (``pose="network"``)
+    or Keypoint R-CNN's keypoints (``pose="rcnn"``), fed by ``boxes`` or else the detector ``cfg.detector``.
+
+    ``pretrained_detector=False`` keeps the detector's random weights (tests and speed benchmarks only).
+    Unavailable weights raise :class:`common.errors.MissingWeightsError`; bad ones a :class:`UserError`.
+    """
+    if pose not in POSE_SOURCES:
+        raise UserError(f"unknown pose source '{pose}' (choose from {', '.join(POSE_SOURCES)})")
+    device = cfg.inference.device
+    estimator = None
+    if pose == "rcnn":
+        if boxes is not None:
+            raise UserError("--pose rcnn takes keypoints from the Keypoint R-CNN detector; it cannot use --boxes")
+        if not cfg.detector.name.startswith("keypointrcnn"):
+            raise UserError(f"--pose rcnn needs a keypointrcnn detector, not '{cfg.detector.name}'")
+    else:
+        estimator = TopDownEstimator(build_pose_model(cfg.model, device=device), cfg, device, optimize=True)
+    detector = build_detector(cfg.detector, device, pretrained_detector) if boxes is None else None
+    return TopDownPipeline(cfg, estimator, detector, boxes)

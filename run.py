@@ -1,0 +1,276 @@
+"""toppose: multi-person pose estimation on an image or a folder of images.
+
+    python run.py INPUT -o OUT [options]
+
+writes OUT/results.json (COCO keypoint results, each entry with the image's ``file_name``) and,
+unless --no-draw, the annotated images under OUT/images/ (same relative paths as in INPUT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from rich.console import Console
+
+from common.atomic import atomic_path, write_json
+from common.config import DEFAULT_CONFIG, Config, load_config, override
+from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
+from common.errors import UserError, run_cli
+from common.images import is_image_path, list_files, read_image
+from detector.boxes_file import load_boxes
+from pose.inference import PoseResult
+from pose.pipeline import POSE_SOURCES, TopDownPipeline, build_pipeline
+from pose.results import to_coco_entries
+
+IMAGE_ID_RULE = """\
+image ids (the image_id of each result, and the key into --boxes):
+  with --ann, the id of the image whose file_name is the file's path relative to INPUT (or its name);
+    images the annotation file does not list are skipped;
+  otherwise, if every image's file name stem is a distinct integer (COCO style, 000000397133.jpg),
+    that integer; otherwise 1..N in sorted path order.
+"""
+
+# (argument, config field) pairs: a flag given on the command line overrides the config file.
+CONFIG_FLAGS = (
+    ("pose_weights", "model.weights"),
+    ("detector", "detector.name"),
+    ("detector_weights", "detector.weights"),
+    ("det_threshold", "detector.score_threshold"),
+    ("device", "inference.device"),
+    ("batch_size", "inference.batch_size"),
+    ("decode", "codec.decode"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python run.py",
+        description="Multi-person pose estimation on an image or a folder of images (searched recursively).",
+        epilog=IMAGE_ID_RULE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT", help="an image, or a folder of images")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="output folder")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="TOML",
+        help=f"model setup (default: configs/{DEFAULT_CONFIG.name}); flags below override it",
+    )
+    parser.add_argument(
+        "--boxes", type=Path, metavar="DETS.json", help="COCO detection results (JSON) to use instead of the detector"
+    )
+    parser.add_argument(
+        "--ann", type=Path, metavar="ANN.json", help="COCO annotation file giving the image ids of the file names"
+    )
+    parser.add_argument(
+        "--pose",
+        choices=POSE_SOURCES,
+        default="network",
+        help="poses from the heatmap network (default) or from Keypoint R-CNN's own keypoints",
+    )
+    parser.add_argument(
+        "--pose-weights",
+        metavar="NAME_OR_PATH",
+        help="pose network weights: a registry name, a .pth file, or '' (random)",
+    )
+    parser.add_argument(
+        "--detector", metavar="NAME", help="torchvision person detector (e.g. keypointrcnn_resnet50_fpn)"
+    )
+    parser.add_argument(
+        "--detector-weights", metavar="PATH", help="detector weights file (default: torchvision's COCO weights)"
+    )
+    parser.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--det-threshold", type=float, metavar="F", help="minimum person box score (detector and --boxes)"
+    )
+    parser.add_argument("--batch-size", type=int, metavar="N", help="person crops per network call")
+    parser.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
+    parser.add_argument("--decode", choices=("dark", "argmax"), help="heatmap decoding")
+    parser.add_argument("--no-draw", action="store_true", help="write results.json only, no annotated images")
+    return parser
+
+
+def load_run_config(args: argparse.Namespace) -> Config:
+    """The config file with the command-line overrides applied."""
+    cfg = load_config(args.config)
+    for name, dotted in CONFIG_FLAGS:
+        override(cfg, dotted, getattr(args, name))
+    if args.no_flip:
+        override(cfg, "inference.flip_test", False)
+    return cfg
+
+
+def annotation_image_ids(path: Path) -> dict[str, int]:
+    """``file_name -> id`` from the ``images`` of a COCO annotation file."""
+    if not path.is_file():
+        raise UserError(f"annotation file not found: {path}")
+    try:
+        images = json.loads(path.read_text())["images"]
+        return {str(image["file_name"]): int(image["id"]) for image in images}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: malformed JSON ({err})") from None
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: not a COCO annotation file (needs 'images' with 'file_name' and 'id')") from None
+
+
+def assign_image_ids(relative: Sequence[Path], ann_ids: dict[str, int] | None = None) -> list[int | None]:
+    """The image id of each relative path (see ``IMAGE_ID_RULE``); ``None``: not in the annotation file."""
+    if ann_ids is not None:
+        return [ann_ids.get(p.as_posix(), ann_ids.get(p.name)) for p in relative]
+    stems = [p.stem for p in relative]
+    if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+        return [int(s) for s in stems]
+    return list(range(1, len(relative) + 1))
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: images found and processed, people, instance scores, skipped files (path, reason).
+
+    Warnings go to ``console`` as they happen.
+    """
+
+    console: Console
+    total: int = 0
+    processed: int = 0
+    people: int = 0
+    scores: list[float] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Print a one-line warning now."""
+        warn(self.console, message)
+
+    def skip(self, name: str, reason: str) -> None:
+        """Record a skipped input and print its warning now."""
+        self.skipped.append((name, reason))
+        self.warn(f"skipped {name}: {reason}")
+
+    def add(self, result: PoseResult) -> None:
+        """Count one processed image and its people."""
+        self.processed += 1
+        self.people += len(result)
+        self.scores += [float(s) for s in result.scores]
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Atomically write ``image`` with the encoder its suffix names."""
+    try:
+        with atomic_path(path) as tmp:
+            if not cv2.imwrite(str(tmp), image):
+                raise UserError(f"cannot write image {path}")
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def print_summary(report: BatchReport, timer_seconds: dict[str, float], elapsed: float, out: Path) -> None:
+    """The end-of-run summary tables on stdout."""
+    console = Console(highlight=False)
+    mean_score = f"{np.mean(report.scores):.3f}" if report.scores else "-"
+    rows = [
+        ("images processed", f"{report.processed} of {report.total}"),
+        ("people found", str(report.people)),
+        ("mean instance score", mean_score),
+        ("skipped files", str(len(report.skipped))),
+        *stage_rows(timer_seconds, report.processed),
+        ("throughput", f"{report.processed / max(elapsed, 1e-9):.2f} images/s"),
+        ("results", str(out / "results.json")),
+    ]
+    console.print(summary_table("toppose summary", rows))
+    if report.skipped:
+        console.print(items_table("skipped files", ("file", "reason"), report.skipped))
+
+
+def estimate_image(
+    pipeline: TopDownPipeline, args: argparse.Namespace, base: Path, relative: Path, image_id: int, report: BatchReport
+) -> list[dict[str, Any]]:
+    """The COCO result entries of one image, its annotated copy written unless ``--no-draw``.
+
+    An unreadable image is skipped (recorded in ``report``, no entries).
+    """
+    name = relative.as_posix()
+    read_started = time.perf_counter()
+    try:
+        frame = read_image(base / relative)
+    except UserError:
+        report.skip(name, "cannot read or decode the image")
+        return []
+    pipeline.timer.add("read", read_started)
+    poses = pipeline.process(frame, image_id)
+    report.add(poses)
+    if not args.no_draw:
+        annotated = pipeline.draw(frame, poses)
+        write_started = time.perf_counter()
+        write_image(args.out / "images" / relative, annotated)
+        pipeline.timer.add("write", write_started)
+    return to_coco_entries(poses, image_id, file_name=name)
+
+
+def run_images(args: argparse.Namespace, cfg: Config) -> int:
+    """Estimate the poses in ``args.input`` (an image or a folder) and write ``args.out``."""
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path exists and is not a folder: {out}")
+    root: Path = args.input
+    base = root if root.is_dir() else root.parent
+    own_outputs = ((out / "images").resolve(), (out / "results.json").resolve())
+    files = [p for p in list_files(root) if not any(p.resolve().is_relative_to(o) for o in own_outputs)]
+    report = BatchReport(error_console())
+    images = []
+    for path in files:
+        if is_image_path(path):
+            images.append(path.relative_to(base))
+        else:
+            report.skip(path.relative_to(base).as_posix(), "not an image")
+    if not images:
+        raise UserError(f"no images found in {root}")
+    report.total = len(images)
+    image_ids = assign_image_ids(images, annotation_image_ids(args.ann) if args.ann else None)
+    boxes = load_boxes(args.boxes, min_score=cfg.detector.score_threshold) if args.boxes else None
+    if boxes is not None and not set(boxes) & {i for i in image_ids if i is not None}:
+        report.warn(f"no image id of {root} appears in {args.boxes}: nobody will be found (see --help on image ids)")
+    if args.pose == "network" and not cfg.model.weights:
+        report.warn("the pose network has random weights (model.weights is empty): its keypoints mean nothing")
+    pipeline = build_pipeline(cfg, boxes=boxes, pose=args.pose)
+
+    entries: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with progress_bar(report.console, "images") as progress:
+        task = progress.add_task("", total=len(images), item="")
+        for relative, image_id in zip(images, image_ids, strict=True):
+            progress.update(task, item=relative.as_posix())
+            if image_id is None:
+                report.skip(relative.as_posix(), f"not listed in {args.ann}")
+            else:
+                entries += estimate_image(pipeline, args, base, relative, image_id, report)
+            progress.advance(task)
+    elapsed = time.perf_counter() - started
+    if report.processed == 0:
+        raise UserError(f"none of the {len(images)} images in {root} could be processed (see warnings above)")
+    try:
+        write_json(out / "results.json", entries)
+    except OSError as error:
+        raise UserError(f"cannot write {out / 'results.json'}: {error.strerror or error}") from None
+    print_summary(report, dict(pipeline.timer.seconds), elapsed, out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the image mode."""
+    args = build_parser().parse_args(argv)
+    cfg = load_run_config(args)
+    return run_images(args, cfg)
+
+
+if __name__ == "__main__":
+    run_cli(main)
