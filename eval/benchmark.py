@@ -1,0 +1,261 @@
+"""Speed benchmark: per-stage times, pose-network throughput against the machine's convolution rate,
+and Keypoint R-CNN end to end as the reference, all measured in one run on the same frames.
+
+``python -m eval.benchmark [--frames 8] [--config configs/X.toml] [--json OUT.json]``
+
+Frames are the first ``--frames`` images of ``--images``/``--ann`` (default: ../shared/coco-mini
+val2017 when present), else generated synthetic 640x480 scenes. The pose stage gets the frames'
+ground-truth person boxes, so its work does not depend on the detector's weights. Detectors whose
+pretrained weights are not cached run with random weights: their time per frame is what is measured
+(a random Keypoint R-CNN still runs its region proposals and heads at full size), never their output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from rich.console import Console
+from torch.utils.flop_counter import FlopCounterMode
+
+from common.atomic import write_json
+from common.config import Config, DetectorConfig, load_config, override
+from common.console import summary_table
+from common.errors import MissingWeightsError, run_cli
+from common.synthetic import render_scene
+from detector import PersonDetector, build_detector, detections_to_pose_result
+from eval.metrics import load_coco
+from pose.checkpoints import build_pose_model
+from pose.draw import draw_poses
+from pose.geometry import warp_crops
+from pose.inference import TopDownEstimator
+
+DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "coco-mini" / "val2017"
+DEFAULT_ANN = DEFAULT_IMAGES.parent / "annotations" / "person_keypoints_val2017.json"
+BATCH_SIZES = (1, 2, 4, 8, 16)
+# 3x3 convolutions at ResNet stage shapes for a 256x192 input (channels, height, width): the reference
+# for "this machine's convolution throughput" is the best rate torch reaches on them at batch 8.
+REFERENCE_CONVS = ((64, 64, 48), (128, 32, 24), (256, 16, 12), (512, 8, 6))
+REFERENCE_BATCH = 8
+
+
+@dataclass
+class Frame:
+    """An encoded image and the person boxes (xywh) to crop from it."""
+
+    name: str
+    encoded: bytes
+    boxes: np.ndarray
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``fn`` after one warm-up call, in seconds."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of one call of ``fn`` (a multiply-add counts as two)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+@torch.inference_mode()
+def conv_reference_gflops(repeats: int = 5) -> tuple[float, str]:
+    """The machine's convolution throughput: the best GFLOP/s over :data:`REFERENCE_CONVS` at batch 8."""
+    best, label = 0.0, ""
+    for channels, height, width in REFERENCE_CONVS:
+        conv = torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False).eval()
+        x = torch.randn(REFERENCE_BATCH, channels, height, width).contiguous(memory_format=torch.channels_last)
+        conv = conv.to(memory_format=torch.channels_last)
+        rate = count_flops(lambda c=conv, x=x: c(x)) / best_time(lambda c=conv, x=x: c(x), repeats) / 1e9
+        if rate > best:
+            best, label = rate, f"3x3 conv {channels}ch {height}x{width}"
+    return best, label
+
+
+def load_frames(images: Path | None, ann: Path | None, count: int) -> tuple[list[Frame], str]:
+    """``count`` frames with their ground-truth person boxes, from COCO files or generated."""
+    if images is not None and ann is not None and images.is_dir() and ann.is_file():
+        coco = load_coco(ann)
+        frames = []
+        for image_id in sorted(coco.getImgIds(catIds=[1])):
+            anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False)) if a["num_keypoints"] > 0]
+            path = images / coco.loadImgs(image_id)[0]["file_name"]
+            if anns and path.is_file():
+                frames.append(Frame(path.name, path.read_bytes(), np.array([a["bbox"] for a in anns], dtype=float)))
+            if len(frames) == count:
+                break
+        return frames, f"{images} ({len(frames)} images)"
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(count):
+        image, people = render_scene(rng, 640, 480)
+        encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        frames.append(Frame(f"synthetic_{i}", encoded, np.array([p.bbox() for p in people])))
+    return frames, f"synthetic 640x480 scenes ({count})"
+
+
+def decode_frame(frame: Frame) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
+
+
+def build_timing_detector(cfg: DetectorConfig, device: str) -> tuple[PersonDetector, str]:
+    """The detector with its pretrained weights when cached, else random weights (timing only)."""
+    try:
+        return build_detector(cfg, device, pretrained=True), "pretrained"
+    except MissingWeightsError:
+        return build_detector(cfg, device, pretrained=False), "random weights, timing only"
+
+
+def run_frame(cfg: Config, estimator: TopDownEstimator, detector: PersonDetector, frame: Frame) -> dict[str, float]:
+    """Seconds spent in each stage on one frame going through the whole image pipeline."""
+    estimator.timer.seconds.clear()
+    started = time.perf_counter()
+    image = decode_frame(frame)
+    decoded = time.perf_counter()
+    detector.detect(image)
+    detected = time.perf_counter()
+    result = estimator.estimate(image, frame.boxes)
+    estimated = time.perf_counter()
+    draw_poses(image, result, keypoint_threshold=cfg.inference.keypoint_score_threshold)
+    return {
+        "decode image": decoded - started,
+        "detect": detected - decoded,
+        "crop": estimator.timer.seconds["crop"],
+        "pose": estimator.timer.seconds["pose"],
+        "heatmap decode": estimator.timer.seconds["decode"],
+        "draw": time.perf_counter() - estimated,
+    }
+
+
+def stage_times(
+    cfg: Config, estimator: TopDownEstimator, detector: PersonDetector, frames: list[Frame]
+) -> dict[str, float]:
+    """Mean ms per frame of every stage over ``frames`` (after one warm-up frame)."""
+    run_frame(cfg, estimator, detector, frames[0])
+    totals: dict[str, float] = {}
+    for frame in frames:
+        for stage, seconds in run_frame(cfg, estimator, detector, frame).items():
+            totals[stage] = totals.get(stage, 0.0) + seconds
+    return {stage: 1000.0 * seconds / len(frames) for stage, seconds in totals.items()}
+
+
+def crop_stack(estimator: TopDownEstimator, frames: list[Frame], count: int) -> np.ndarray:
+    """``count`` real person crops from the frames (cycled when there are fewer people)."""
+    crops = []
+    for frame in frames:
+        centers, sizes = estimator.crop_regions(frame.boxes)
+        crops.extend(warp_crops(decode_frame(frame), centers, sizes, estimator.input_size))
+    return np.stack([crops[i % len(crops)] for i in range(count)])
+
+
+def batch_throughput(estimator: TopDownEstimator, crops: np.ndarray, repeats: int) -> dict[int, float]:
+    """Crops per second of the pose network (as the pose stage runs it, one pass) at each batch size.
+
+    Batch sizes are measured in interleaved rounds so that machine noise falls on all of them alike.
+    """
+    times: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+    for size in BATCH_SIZES:
+        estimator.network_heatmaps(crops[:size])  # warm-up
+    for _ in range(repeats):
+        for size in BATCH_SIZES:
+            started = time.perf_counter()
+            estimator.network_heatmaps(crops[:size])
+            times[size].append(time.perf_counter() - started)
+    return {size: size / min(samples) for size, samples in times.items()}
+
+
+def rcnn_end_to_end(cfg: Config, frames: list[Frame]) -> tuple[float, str]:
+    """Keypoint R-CNN's own poses, end to end (decode, detect with keypoints), in ms per frame."""
+    rcnn_cfg = DetectorConfig(**{**vars(cfg.detector), "name": "keypointrcnn_resnet50_fpn", "weights": ""})
+    detector, weights = build_timing_detector(rcnn_cfg, cfg.inference.device)
+
+    def run(frame: Frame) -> None:
+        detections_to_pose_result(detector.detect(decode_frame(frame)))
+
+    run(frames[0])
+    started = time.perf_counter()
+    for frame in frames:
+        run(frame)
+    return 1000.0 * (time.perf_counter() - started) / len(frames), weights
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None, help="model setup (default: ResNet-50 256x192)")
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="image folder (default: coco-mini val2017)")
+    parser.add_argument("--ann", type=Path, default=DEFAULT_ANN, help="their COCO keypoint annotations")
+    parser.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per batch size (default 5)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: the config's)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.config)
+    override(cfg, "inference.device", args.device)
+    console = Console()
+    torch.manual_seed(0)
+    frames, source = load_frames(args.images, args.ann, args.frames)
+    console.print(
+        f"frames: {source}; torch {torch.__version__}, {torch.get_num_threads()} threads, device {cfg.inference.device}"
+    )
+
+    reference, reference_label = conv_reference_gflops(args.repeats)
+    estimator = TopDownEstimator(build_pose_model(cfg.model, weights="", device=cfg.inference.device), cfg,
+                                 cfg.inference.device, optimize=True)  # fmt: skip
+    crops = crop_stack(estimator, frames, max(BATCH_SIZES))
+    flops_per_crop = count_flops(lambda: estimator.network_heatmaps(crops[:1]))
+    throughput = batch_throughput(estimator, crops, args.repeats)
+    detector, detector_weights = build_timing_detector(cfg.detector, cfg.inference.device)
+    stages = stage_times(cfg, estimator, detector, frames)
+    rcnn_ms, rcnn_weights = rcnn_end_to_end(cfg, frames)
+
+    people = sum(len(f.boxes) for f in frames) / len(frames)
+    flip = 2 if cfg.inference.flip_test else 1
+    console.print(summary_table(
+        f"ms per frame ({people:.1f} people per frame, flip test {'on' if flip == 2 else 'off'})",
+        [(stage, f"{ms:.1f}") for stage, ms in stages.items()]
+        + [("total", f"{sum(stages.values()):.1f}"),
+           (f"detector {cfg.detector.name} ({detector_weights})", f"{stages['detect']:.1f}"),
+           (f"Keypoint R-CNN end to end ({rcnn_weights})", f"{rcnn_ms:.1f}")],
+    ))  # fmt: skip
+    gflops = flops_per_crop / 1e9
+    console.print(summary_table(
+        f"pose network {cfg.model.backbone} {cfg.model.input_size[0]}x{cfg.model.input_size[1]}: "
+        f"{gflops:.2f} GFLOP per crop",
+        [(f"batch {size}", f"{rate:.1f} crops/s, {rate * gflops:.0f} GFLOP/s, "
+                           f"{rate * gflops / reference:.0%} of conv peak")
+         for size, rate in throughput.items()]
+        + [("convolution peak", f"{reference:.0f} GFLOP/s ({reference_label}, batch {REFERENCE_BATCH})")],
+    ))  # fmt: skip
+    ratio = throughput[8] * gflops / reference
+    console.print(f"pose stage at batch 8 runs at {ratio:.0%} of the machine's convolution throughput; "
+                  f"batch 8 vs batch 1: {throughput[8] / throughput[1]:.2f}x crops/s")  # fmt: skip
+    if args.json:
+        write_json(args.json, {
+            "frames": source, "people_per_frame": people, "ms_per_frame": stages,
+            "keypoint_rcnn_ms_per_frame": rcnn_ms, "gflop_per_crop": gflops,
+            "crops_per_s": {str(k): v for k, v in throughput.items()},
+            "conv_peak_gflops": reference, "batch8_fraction_of_conv_peak": ratio,
+        }, indent=2)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
