@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import pose.pipeline
+from common.config import DetectorConfig
 from common.errors import run_cli
+from detector.torchvision_detector import PersonDetector, build_detector
 from eval.coco import main
 from eval.metrics import METRIC_NAMES
 from pose.model import SimpleBaseline
@@ -93,19 +96,25 @@ def test_oracle_mode_writes_metrics(synthetic_coco: Path, tmp_path: Path) -> Non
     assert _metrics(tmp_path / "m.json")["AP"] >= 0.95
 
 
+@pytest.fixture(scope="module")
+def small_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised ResNet-18 SimpleBaseline checkpoint matching ``SMALL_MODEL``."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "pose.pth"
+    torch.save(SimpleBaseline("resnet18", deconv_channels=32).state_dict(), path)
+    return path
+
+
 def test_gt_boxes_with_a_checkpoint_skips_missing_images(
-    synthetic_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synthetic_coco: Path, small_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     images = tmp_path / "images"
     images.mkdir()
     for name in ("synthetic_00001.jpg", "synthetic_00003.jpg"):  # image 2 is missing on disk
         shutil.copy(synthetic_coco / "images" / name, images / name)
-    config = _small_config(tmp_path)
-    torch.manual_seed(0)
-    weights = tmp_path / "pose.pth"
-    torch.save(SimpleBaseline("resnet18", deconv_channels=32).state_dict(), weights)
     argv = ["--ann", str(synthetic_coco / "annotations.json"), "--images", str(images), "--gt-boxes"]
-    argv += ["--config", str(config), "--pose-weights", str(weights), "--device", "cpu", "--no-flip", "--limit", "3"]
+    argv += ["--config", str(_small_config(tmp_path)), "--pose-weights", str(small_weights)]
+    argv += ["--device", "cpu", "--no-flip", "--limit", "3"]
     assert main([*argv, "--json", str(tmp_path / "m.json"), "--save-results", str(tmp_path / "r.json")]) == 0
     metrics = _metrics(tmp_path / "m.json")
     assert all(0.0 <= value <= 1.0 for value in metrics.values())
@@ -114,6 +123,37 @@ def test_gt_boxes_with_a_checkpoint_skips_missing_images(
     assert "warning: skipped synthetic_00002.jpg: image not found" in captured.err
     assert "1 of 3 images skipped" in captured.err and "evaluated on the 2 processed" in captured.err
     assert "gt-boxes" in captured.out
+
+
+def test_detection_file_of_ground_truth_boxes_equals_gt_boxes_mode(
+    synthetic_coco: Path, small_weights: Path, tmp_path: Path
+) -> None:
+    ann = synthetic_coco / "annotations.json"
+    detections = [
+        {"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 1.0}
+        for a in json.loads(ann.read_text())["annotations"]
+    ]
+    (tmp_path / "dets.json").write_text(json.dumps(detections))
+    argv = ["--ann", str(ann), "--images", str(synthetic_coco / "images"), "--limit", "2"]
+    argv += ["--config", str(_small_config(tmp_path)), "--pose-weights", str(small_weights)]
+    assert main([*argv, "--gt-boxes", "--save-results", str(tmp_path / "gt.json")]) == 0
+    assert main([*argv, "--boxes", str(tmp_path / "dets.json"), "--save-results", str(tmp_path / "dets_out.json")]) == 0
+    from_gt = json.loads((tmp_path / "gt.json").read_text())
+    assert from_gt and json.loads((tmp_path / "dets_out.json").read_text()) == from_gt
+
+
+def test_detector_mode_runs_offline_with_random_detector_weights(
+    synthetic_coco: Path, small_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def random_detector(cfg: DetectorConfig, device: str = "cpu", pretrained: bool = True) -> PersonDetector:
+        return build_detector(cfg, device, pretrained=False)
+
+    monkeypatch.setattr(pose.pipeline, "build_detector", random_detector)
+    argv = ["--ann", str(synthetic_coco / "annotations.json"), "--images", str(synthetic_coco / "images")]
+    argv += ["--config", str(_small_config(tmp_path)), "--pose-weights", str(small_weights), "--limit", "2"]
+    argv += ["--detector", "fasterrcnn_mobilenet_v3_large_fpn", "--json", str(tmp_path / "m.json")]
+    assert main(argv) == 0
+    assert all(0.0 <= value <= 1.0 for value in _metrics(tmp_path / "m.json").values())
 
 
 def test_missing_annotation_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
