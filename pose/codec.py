@@ -19,8 +19,8 @@ def encode(
     """Render ``(N, K, 2)`` heatmap-space keypoints as Gaussian heatmaps ``(N, K, H, W)``.
 
     Returns the heatmaps (float32, peak 1 at the exact sub-pixel centre) and per-joint target
-    weights ``(N, K)``: 1 where the keypoint is labelled (``visible``) and its centre lies on the
-    heatmap, else 0 (and an all-zero map).
+    weights ``(N, K)``: 1 where the keypoint is labelled (``visible``) and its Gaussian's 3-sigma
+    window overlaps the heatmap, else 0 (and an all-zero map).
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     width, height = heatmap_size
@@ -30,7 +30,11 @@ def encode(
     my = keypoints[..., 1][..., None]
     gx = np.exp(-((xs - mx) ** 2) / (2.0 * sigma**2))  # (N, K, W)
     gy = np.exp(-((ys - my) ** 2) / (2.0 * sigma**2))  # (N, K, H)
-    inside = (mx[..., 0] >= -0.5) & (mx[..., 0] < width - 0.5) & (my[..., 0] >= -0.5) & (my[..., 0] < height - 0.5)
+    # As in the reference recipes, a centre just off the map still gets its partial Gaussian; only one
+    # whose 3-sigma window misses the map entirely gets an empty map and weight 0.
+    reach = 3.0 * sigma
+    inside = (mx[..., 0] > -reach) & (mx[..., 0] < width - 1 + reach) & (my[..., 0] > -reach)
+    inside &= my[..., 0] < height - 1 + reach
     weights = (np.asarray(visible, dtype=bool) & inside).astype(np.float32)
     heatmaps = gy[..., :, None] * gx[..., None, :] * weights[..., None, None]
     return heatmaps.astype(np.float32), weights

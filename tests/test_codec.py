@@ -55,8 +55,8 @@ def test_dark_round_trip_property(x: float, y: float, sigma: float) -> None:
 
 def test_unlabelled_and_outside_keypoints_get_zero_weight_and_empty_maps() -> None:
     points = np.full((1, NUM_KEYPOINTS, 2), [20.0, 30.0])
-    points[0, 1] = [-0.6, 30.0]  # left of the first pixel's edge
-    points[0, 2] = [20.0, SIZE[1] - 0.5]  # on the bottom edge: outside (half-open)
+    points[0, 1] = [-6.01, 30.0]  # 3 sigma left of the first pixel: nothing of its Gaussian on the map
+    points[0, 2] = [20.0, SIZE[1] - 1 + 6.0]  # exactly 3 sigma below the last row: outside (open bound)
     points[0, 3] = [SIZE[0] - 0.51, -0.49]  # just inside a corner
     visible = np.ones((1, NUM_KEYPOINTS), dtype=bool)
     visible[0, 4] = False
@@ -67,6 +67,10 @@ def test_unlabelled_and_outside_keypoints_get_zero_weight_and_empty_maps() -> No
     assert heatmaps.shape == (1, NUM_KEYPOINTS, SIZE[1], SIZE[0]) and heatmaps.dtype == np.float32
     assert not heatmaps[0, [1, 2, 4]].any()
     assert heatmaps[0, 3].max() > 0.5
+    # Just off the map, the partial Gaussian is kept (as the reference recipes do): its tail peaks on the edge.
+    near, near_weight = codec.encode(np.array([[[-2.0, 30.0]]]), np.ones((1, 1), bool), SIZE, 2.0)
+    assert near_weight[0, 0] == 1.0 and near[0, 0, 30].argmax() == 0
+    np.testing.assert_allclose(near[0, 0].max(), np.exp(-4.0 / 8.0), rtol=1e-6)
     # An empty map decodes with confidence 0.
     _, scores = codec.decode(heatmaps, "dark")
     np.testing.assert_array_equal(scores[0, [1, 2, 4]], 0.0)

@@ -83,8 +83,8 @@ def test_oracle_on_coco_mini(coco_mini: Path) -> None:
     dark = evaluate_oracle(coco, _config("dark"), images, error_console())
     argmax = evaluate_oracle(coco, _config("argmax"), images, error_console())
     # The ceiling is below 1 only because a few annotated keypoints lie outside the padded box crop.
-    assert dark.metrics["AP"] >= 0.97
-    assert dark.metrics["AP"] >= argmax.metrics["AP"] >= 0.96
+    assert dark.metrics["AP"] >= 0.978  # measured 0.981 (argmax 0.978)
+    assert dark.metrics["AP"] >= argmax.metrics["AP"] >= 0.97
     estimator = TopDownEstimator(None, Config())
     inside = [i for i in dark.image_ids if keypoints_outside_crops(estimator, ground_truth_people(coco, i)) == 0]
     assert len(inside) >= len(dark.image_ids) - 5
