@@ -21,13 +21,14 @@ import numpy as np
 from rich.console import Console
 
 from common.atomic import atomic_path, write_json
-from common.config import DEFAULT_CONFIG, Config, load_config, override
+from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
 from common.images import is_image_path, list_files, read_image
 from detector.boxes_file import load_boxes
 from pose.inference import PoseResult
-from pose.pipeline import POSE_SOURCES, TopDownPipeline, build_pipeline
+from pose.options import add_model_arguments, config_from_args
+from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
 
 IMAGE_ID_RULE = """\
@@ -37,17 +38,6 @@ image ids (the image_id of each result, and the key into --boxes):
   otherwise, if every image's file name stem is a distinct integer (COCO style, 000000397133.jpg),
     that integer; otherwise 1..N in sorted path order.
 """
-
-# (argument, config field) pairs: a flag given on the command line overrides the config file.
-CONFIG_FLAGS = (
-    ("pose_weights", "model.weights"),
-    ("detector", "detector.name"),
-    ("detector_weights", "detector.weights"),
-    ("det_threshold", "detector.score_threshold"),
-    ("device", "inference.device"),
-    ("batch_size", "inference.batch_size"),
-    ("decode", "codec.decode"),
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,53 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path, metavar="INPUT", help="an image, or a folder of images")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="output folder")
     parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="TOML",
-        help=f"model setup (default: configs/{DEFAULT_CONFIG.name}); flags below override it",
-    )
-    parser.add_argument(
         "--boxes", type=Path, metavar="DETS.json", help="COCO detection results (JSON) to use instead of the detector"
     )
     parser.add_argument(
         "--ann", type=Path, metavar="ANN.json", help="COCO annotation file giving the image ids of the file names"
     )
-    parser.add_argument(
-        "--pose",
-        choices=POSE_SOURCES,
-        default="network",
-        help="poses from the heatmap network (default) or from Keypoint R-CNN's own keypoints",
-    )
-    parser.add_argument(
-        "--pose-weights",
-        metavar="NAME_OR_PATH",
-        help="pose network weights: a registry name, a .pth file, or '' (random)",
-    )
-    parser.add_argument(
-        "--detector", metavar="NAME", help="torchvision person detector (e.g. keypointrcnn_resnet50_fpn)"
-    )
-    parser.add_argument(
-        "--detector-weights", metavar="PATH", help="detector weights file (default: torchvision's COCO weights)"
-    )
-    parser.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--det-threshold", type=float, metavar="F", help="minimum person box score (detector and --boxes)"
-    )
-    parser.add_argument("--batch-size", type=int, metavar="N", help="person crops per network call")
-    parser.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
-    parser.add_argument("--decode", choices=("dark", "argmax"), help="heatmap decoding")
+    add_model_arguments(parser)
     parser.add_argument("--no-draw", action="store_true", help="write results.json only, no annotated images")
     return parser
-
-
-def load_run_config(args: argparse.Namespace) -> Config:
-    """The config file with the command-line overrides applied."""
-    cfg = load_config(args.config)
-    for name, dotted in CONFIG_FLAGS:
-        override(cfg, dotted, getattr(args, name))
-    if args.no_flip:
-        override(cfg, "inference.flip_test", False)
-    return cfg
 
 
 def annotation_image_ids(path: Path) -> dict[str, int]:
@@ -268,7 +219,7 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the image mode."""
     args = build_parser().parse_args(argv)
-    cfg = load_run_config(args)
+    cfg = config_from_args(args)
     return run_images(args, cfg)
 
 

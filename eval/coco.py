@@ -23,7 +23,7 @@ from pycocotools.coco import COCO
 from rich.console import Console
 
 from common.atomic import write_json
-from common.config import DEFAULT_CONFIG, Config, load_config, override
+from common.config import Config
 from common.console import error_console, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
 from common.images import read_image
@@ -31,9 +31,9 @@ from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
 from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_poses
-from pose.codec import DECODE_METHODS
 from pose.inference import PoseResult, StageTimer, TopDownEstimator
-from pose.pipeline import POSE_SOURCES, build_pipeline
+from pose.options import add_model_arguments, config_from_args, positive_int
+from pose.pipeline import build_pipeline
 from pose.results import load_results, to_coco_entries
 
 LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted
@@ -206,27 +206,6 @@ def evaluate_pipeline(
     return Evaluation(mode, metrics, entries, processed, skipped, [], time.perf_counter() - started, pipeline.timer)
 
 
-# (argument, config field) pairs: a flag given on the command line overrides the config file.
-CONFIG_FLAGS = (
-    ("pose_weights", "model.weights"),
-    ("detector", "detector.name"),
-    ("detector_weights", "detector.weights"),
-    ("det_threshold", "detector.score_threshold"),
-    ("device", "inference.device"),
-    ("batch_size", "inference.batch_size"),
-    ("decode", "codec.decode"),
-    ("sigma", "codec.sigma"),
-    ("padding", "crop.padding"),
-)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -244,39 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument(
         "--oracle", action="store_true", help="decoder ceiling: ground-truth heatmaps through the production path"
     )
-    parser.add_argument(
-        "--config", type=Path, help=f"model setup (default: configs/{DEFAULT_CONFIG.name}); flags below override it"
-    )
-    parser.add_argument(
-        "--pose",
-        choices=POSE_SOURCES,
-        default="network",
-        help="heatmap network (default) or Keypoint R-CNN's keypoints",
-    )
-    parser.add_argument("--pose-weights", help="pose network weights: a registry name, a .pth file, or '' (random)")
-    parser.add_argument("--detector", help="torchvision person detector (e.g. keypointrcnn_resnet50_fpn)")
-    parser.add_argument("--detector-weights", help="detector weights file (default: torchvision's COCO weights)")
-    parser.add_argument("--det-threshold", type=float, help="minimum person box score (detector and --boxes)")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N")
-    parser.add_argument("--batch-size", type=_positive_int, help="person crops per network call")
-    parser.add_argument("--no-flip", action="store_true", help="no flip test")
-    parser.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
-    parser.add_argument("--sigma", type=float, help="Gaussian sigma of the heatmaps (the oracle renders with it)")
-    parser.add_argument("--padding", type=float, help="crop padding around the person box")
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N images (by id) only")
+    add_model_arguments(parser)
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images (by id) only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the ten metrics to this JSON file")
     parser.add_argument("--save-results", type=Path, metavar="PATH", help="write the scored keypoint results (JSON)")
     return parser
-
-
-def load_eval_config(args: argparse.Namespace) -> Config:
-    """The config file with the command-line overrides applied."""
-    cfg = load_config(args.config)
-    for name, dotted in CONFIG_FLAGS:
-        override(cfg, dotted, getattr(args, name))
-    if args.no_flip:
-        override(cfg, "inference.flip_test", False)
-    return cfg
 
 
 def mode_of(args: argparse.Namespace) -> str:
@@ -335,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, evaluate, print the table and write the requested files."""
     args = build_parser().parse_args(argv)
     mode = mode_of(args)
-    cfg = load_eval_config(args)
+    cfg = config_from_args(args)
     if args.images is not None and not args.images.is_dir():
         raise UserError(f"image folder not found: {args.images}")
     if args.images is None and mode not in ("results", "oracle"):

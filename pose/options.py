@@ -1,0 +1,73 @@
+"""Command-line options shared by the CLIs that run the model: the config file and its common overrides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common.config import DEFAULT_CONFIG, Config, load_config, override
+from pose.codec import DECODE_METHODS
+from pose.pipeline import POSE_SOURCES
+
+# (argument, config field) pairs: a flag given on the command line overrides the config file.
+CONFIG_FLAGS = (
+    ("pose_weights", "model.weights"),
+    ("detector", "detector.name"),
+    ("detector_weights", "detector.weights"),
+    ("det_threshold", "detector.score_threshold"),
+    ("device", "inference.device"),
+    ("batch_size", "inference.batch_size"),
+    ("decode", "codec.decode"),
+    ("sigma", "codec.sigma"),
+    ("padding", "crop.padding"),
+)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and the flags that override its common fields."""
+    group = parser.add_argument_group("model setup")
+    group.add_argument(
+        "--config", type=Path, metavar="TOML", help=f"model setup (default: configs/{DEFAULT_CONFIG.name})"
+    )
+    group.add_argument(
+        "--pose",
+        choices=POSE_SOURCES,
+        default="network",
+        help="poses from the heatmap network (default) or from Keypoint R-CNN's own keypoints",
+    )
+    group.add_argument(
+        "--pose-weights",
+        metavar="NAME_OR_PATH",
+        help="pose network weights: a registry name, a .pth file, or '' (random)",
+    )
+    group.add_argument(
+        "--detector", metavar="NAME", help="torchvision person detector (e.g. keypointrcnn_resnet50_fpn)"
+    )
+    group.add_argument(
+        "--detector-weights", metavar="PATH", help="detector weights file (default: torchvision's COCO weights)"
+    )
+    group.add_argument("--det-threshold", type=float, metavar="F", help="minimum person box score (detector, --boxes)")
+    group.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
+    group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
+    group.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
+    group.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
+    group.add_argument("--sigma", type=float, metavar="S", help="Gaussian sigma of the heatmaps (heatmap pixels)")
+    group.add_argument("--padding", type=float, metavar="P", help="crop padding around the person box")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The ``--config`` file (or the default setup) with the command-line overrides applied."""
+    cfg = load_config(args.config)
+    for name, dotted in CONFIG_FLAGS:
+        override(cfg, dotted, getattr(args, name))
+    if args.no_flip:
+        override(cfg, "inference.flip_test", False)
+    return cfg
