@@ -1,0 +1,254 @@
+"""Tracking building blocks: box Kalman filter, IoU/OKS matching, track life cycle, smoothing, results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import UserError
+from pose.inference import PoseResult
+from pose.schema import NUM_KEYPOINTS
+from tracking.__main__ import main as tracking_main
+from tracking.association import iou_matrix, match
+from tracking.kalman import BoxKalman
+from tracking.offline import check_entries, track_entries
+from tracking.sequences import walking_pose
+from tracking.smoothing import SmootherConfig, TrackSmoother, smooth_track
+from tracking.tracker import UNTRACKED, Tracker, TrackerConfig
+
+
+def people(boxes: list[list[float]], scores: list[float] | None = None) -> PoseResult:
+    """Detections with walking poses filling their boxes (confident keypoints)."""
+    boxes_array = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    keypoints = np.zeros((len(boxes_array), NUM_KEYPOINTS, 3))
+    for i, (x, y, w, h) in enumerate(boxes_array):
+        keypoints[i, :, :2] = walking_pose(float(i), np.array([x + w / 2, y + 0.45 * h]), 0.9 * h)
+        keypoints[i, :, 2] = 0.9
+    box_scores = np.full(len(boxes_array), 0.9) if scores is None else np.array(scores, dtype=np.float64)
+    return PoseResult(boxes_array, box_scores, keypoints, box_scores.copy())
+
+
+def step(tracker: Tracker, detections: PoseResult) -> list[int]:
+    tracker.predict()
+    return [tracker.public_id(u) if u != UNTRACKED else UNTRACKED for u in tracker.update(detections)]
+
+
+def test_box_kalman_learns_a_constant_velocity() -> None:
+    kalman = BoxKalman(np.array([0.0, 0.0, 40.0, 100.0]))
+    for t in range(1, 15):
+        kalman.predict()
+        kalman.update(np.array([4.0 * t, 1.0 * t, 40.0, 100.0]))
+    np.testing.assert_allclose(kalman.predict(), [4.0 * 15, 15.0, 40.0, 100.0], atol=1.0)
+
+
+def test_box_kalman_catches_up_after_a_turn() -> None:
+    """A person running back where they came from: the prediction must follow within a few frames."""
+    kalman = BoxKalman(np.array([0.0, 0.0, 40.0, 100.0]))
+    x = 0.0
+    for t in range(1, 31):
+        x += 25.0 if t <= 20 else -25.0
+        kalman.predict()
+        kalman.update(np.array([x, 0.0, 40.0, 100.0]))
+    assert abs(kalman.predict()[0] - (x - 25.0)) < 10.0
+
+
+def test_iou_matrix() -> None:
+    a = np.array([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 5.0, 5.0]])
+    b = np.array([[5.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
+    np.testing.assert_allclose(iou_matrix(a, b), [[50 / 150, 1.0], [0.0, 0.0]])
+    assert iou_matrix(a, np.zeros((0, 4))).shape == (2, 0)
+
+
+def test_match_leaves_weak_pairs_unmatched_instead_of_forcing_them() -> None:
+    # Row 0 fits column 0 well; row 1 only weakly fits column 1: taking (0, 1) and (1, 0) would be worse.
+    similarity = np.array([[0.9, 0.3], [0.25, 0.05]])
+    matches, rows, cols = match(similarity, min_similarity=0.2)
+    assert matches == [(0, 0)] and rows == [1] and cols == [1]
+    matches, _, _ = match(np.array([[0.1]]), min_similarity=0.2)
+    assert matches == []
+
+
+def test_identities_survive_crossing_and_a_short_occlusion() -> None:
+    """Two people walk across each other; the one behind is missed for four frames while they overlap."""
+    tracker = Tracker(TrackerConfig(min_hits=2))
+    seen: dict[str, set[int]] = {"a": set(), "b": set()}
+    for t in range(40):
+        a = [20.0 + 8 * t, 50.0, 50.0, 120.0]
+        b = [340.0 - 8 * t, 55.0, 48.0, 115.0]
+        hidden = 18 <= t < 22
+        ids = step(tracker, people([a] if hidden else [a, b]))
+        seen["a"].add(ids[0])
+        if not hidden:
+            seen["b"].add(ids[1])
+    assert len(seen["a"]) == 1 and len(seen["b"]) == 1 and seen["a"] != seen["b"]
+
+
+def test_birth_needs_hits_and_death_follows_misses() -> None:
+    cfg = TrackerConfig(min_hits=3, max_missed=5)
+    tracker = Tracker(cfg)
+    step(tracker, people([]))  # an empty first frame: later people are not confirmed at once
+    box = [100.0, 50.0, 40.0, 100.0]
+    assert step(tracker, people([box])) == [UNTRACKED]
+    assert step(tracker, people([box])) == [UNTRACKED]
+    assert step(tracker, people([box])) == [1]
+    for _ in range(cfg.max_missed):
+        step(tracker, people([]))
+    tracker.predict()
+    assert tracker.tracks == []
+    assert step(tracker, people([box])) == [UNTRACKED]  # a new person, not track 1 again
+
+
+def test_people_of_the_first_frame_are_confirmed_at_once() -> None:
+    tracker = Tracker()
+    assert step(tracker, people([[0.0, 0.0, 40.0, 100.0], [200.0, 0.0, 40.0, 100.0]])) == [1, 2]
+
+
+def test_low_score_detections_only_continue_tracks() -> None:
+    tracker = Tracker(TrackerConfig(high_score=0.5, low_score=0.1))
+    box = [100.0, 50.0, 40.0, 100.0]
+    assert step(tracker, people([box], [0.9])) == [1]
+    assert step(tracker, people([[104.0, 50.0, 40.0, 100.0]], [0.3])) == [1]  # occluded: low score, same person
+    assert step(tracker, people([[104.0, 50.0, 40.0, 100.0], [300.0, 50.0, 40.0, 100.0]], [0.9, 0.3])) == [1, -1]
+    tracker.predict()
+    tracker.update(people([[300.0, 50.0, 40.0, 100.0]], [0.3]))
+    assert len(tracker.tracks) == 1  # the low-score stranger started nothing
+
+
+def test_pose_similarity_separates_overlapping_people() -> None:
+    """Two people at the same box, told apart only by their poses (one upright, one mirrored upside down)."""
+    box = [100.0, 50.0, 60.0, 120.0]
+    upright = people([box]).keypoints[0]
+    flipped = upright.copy()
+    flipped[:, 1] = 2 * (box[1] + box[3] / 2) - flipped[:, 1]
+    poses = (upright, flipped)
+
+    def frame(order: tuple[int, int]) -> PoseResult:
+        keypoints = np.stack([poses[order[0]], poses[order[1]]])
+        return PoseResult(np.array([box, box]), np.array([0.9, 0.9]), keypoints, np.array([0.9, 0.9]))
+
+    tracker = Tracker()
+    ids: dict[int, set[int]] = {0: set(), 1: set()}
+    for order in ((0, 1), (1, 0), (0, 1), (1, 0)):
+        tracker.predict()
+        for slot, uid in enumerate(tracker.update(frame(order))):
+            ids[order[slot]].add(int(uid))
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
+
+
+def noisy_track(rng: np.random.Generator, xs: np.ndarray, noise: float) -> tuple[np.ndarray, ...]:
+    """A walking person at hip positions ``(xs, 150)``: the true keypoints, boxes, keypoints with noise at 0.8."""
+    truth, boxes, keypoints = [], [], []
+    for t, x in enumerate(xs):
+        pose = walking_pose(0.2 * t, np.array([x, 150.0]), 120.0)
+        truth.append(pose)
+        boxes.append([x - 30, 90.0, 60.0, 130.0])
+        detected = np.concatenate([pose + rng.normal(0, noise, pose.shape), np.full((NUM_KEYPOINTS, 1), 0.8)], axis=1)
+        keypoints.append(detected)
+    return np.array(truth), np.array(boxes), np.array(keypoints)
+
+
+def online_smoothed(boxes: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    smoother = TrackSmoother()
+    return np.array([smoother.step(t, boxes[t], keypoints[t], 0.9)[1] for t in range(len(boxes))])
+
+
+def mean_error(points: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.linalg.norm(points[..., :2] - truth, axis=-1)[5:].mean())  # after the first frames
+
+
+def test_smoothing_reduces_keypoint_noise_online_and_more_offline() -> None:
+    truth, boxes, keypoints = noisy_track(np.random.default_rng(0), 100.0 + 3.0 * np.arange(60), 4.0)
+    online = online_smoothed(boxes, keypoints)
+    _, _, offline = smooth_track(np.arange(60), boxes, keypoints, np.full(60, 0.9), SmootherConfig())
+    assert mean_error(online, truth) < 0.8 * mean_error(keypoints, truth)
+    assert mean_error(offline, truth) < 0.8 * mean_error(online, truth)
+
+
+@pytest.mark.parametrize("turn", [False, True])
+def test_smoothing_does_not_lag_behind_fast_motion(turn: bool) -> None:
+    """A person moving 40 px per frame (a third of their height), maybe turning back at once: no trailing skeleton."""
+    steps = np.full(40, 40.0)
+    if turn:
+        steps[20:] = -40.0
+    truth, boxes, keypoints = noisy_track(np.random.default_rng(1), 100.0 + np.cumsum(steps), 4.0)
+    online = online_smoothed(boxes, keypoints)
+    along = ((online - truth)[..., 0] * np.sign(steps)[:, None])[5:].mean()  # error in the direction of motion
+    assert abs(along) < 1.0
+    assert mean_error(online, truth) < 0.85 * mean_error(keypoints, truth)
+    if turn:  # right after the turn too
+        assert np.linalg.norm(online[20:23] - truth[20:23], axis=-1).mean() < 8.0
+
+
+def test_unmeasured_keypoints_follow_the_body() -> None:
+    """A joint below the confidence floor for a while keeps its place on the moving body."""
+    truth, boxes, keypoints = noisy_track(np.random.default_rng(2), 100.0 + 5.0 * np.arange(30), 0.5)
+    keypoints[10:20, 9, 2] = 0.0  # left wrist not seen
+    _, _, offline = smooth_track(np.arange(30), boxes, keypoints, np.full(30, 0.9), SmootherConfig())
+    assert np.linalg.norm(offline[10:20, 9] - truth[10:20, 9], axis=-1).max() < 8.0
+
+
+def entries_from(frames: list[PoseResult]) -> list[dict]:
+    out = []
+    for t, result in enumerate(frames):
+        for i in range(len(result)):
+            out.append({"image_id": t, "category_id": 1, "bbox": result.boxes[i].tolist(),
+                        "keypoints": result.keypoints[i].reshape(-1).tolist(), "score": float(result.scores[i]),
+                        "person": i})  # fmt: skip
+    return out
+
+
+def test_offline_gives_ids_from_the_start_and_fills_gaps() -> None:
+    frames = []
+    for t in range(20):
+        boxes = [[20.0 + 5 * t, 50.0, 50.0, 120.0]]
+        if not 8 <= t < 11:  # the second person is missed for three frames
+            boxes.append([300.0 - 5 * t, 40.0, 50.0, 120.0])
+        frames.append(people(boxes))
+    frames[0] = people([])  # nobody in the first frame: nobody is confirmed at once
+    entries = entries_from(frames)
+    offline = track_entries(entries)
+    online = track_entries(entries, online=True)
+    assert all("track_id" in e for e in offline + online)
+    assert {e["track_id"] for e in offline} == {1, 2}  # tracks named from their first frame on
+    assert sum(e["track_id"] == UNTRACKED for e in online) == 4  # two tentative frames per person
+    filled = [e for e in offline if e.get("interpolated")]
+    assert sorted(e["image_id"] for e in filled) == [8, 9, 10]
+    for entry in filled:
+        expected = 300.0 - 5 * entry["image_id"]
+        assert abs(entry["bbox"][0] - expected) < 3.0
+    assert [e["image_id"] for e in offline] == sorted(e["image_id"] for e in offline)
+    assert all(e["person"] == 0 for e in offline if e["track_id"] == 1 and not e.get("interpolated"))
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"image_id": 0}, "expected a JSON list"),
+        ([{"image_id": 0, "score": 1.0, "bbox": [0, 0, 1, 1]}], "has no 'keypoints' field"),
+        ([{"image_id": "frame1", "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "frame index"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1]}], "'bbox' must be"),
+        ([{"image_id": 0, "keypoints": ["x"] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "numbers only"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": None, "bbox": [0, 0, 1, 1]}], "must be a number"),
+    ],
+)
+def test_bad_results_are_one_clear_error(entries: object, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        check_entries(entries, "in.json")
+
+
+def test_tracking_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(entries_from([people([[20.0 + 5 * t, 50.0, 50.0, 120.0]]) for t in range(10)])))
+    assert tracking_main([str(source), "-o", str(tmp_path / "out.json"), "--online"]) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert len(out) == 10 and {e["track_id"] for e in out} == {1}
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{")
+    with pytest.raises(UserError, match="malformed JSON"):
+        tracking_main([str(bad), "-o", str(tmp_path / "x.json")])
+    with pytest.raises(UserError, match="not found"):
+        tracking_main([str(tmp_path / "missing.json"), "-o", str(tmp_path / "x.json")])
+    assert not (tmp_path / "x.json").exists()

@@ -1,0 +1,1 @@
+"""Tracking people across video frames: box Kalman filters, IoU/OKS matching, keypoint smoothing, video I/O."""

@@ -1,0 +1,80 @@
+"""Track and smooth a per-frame pose results file.
+
+    python -m tracking IN.json -o OUT.json [--online] [--max-gap N]
+
+IN.json is a list of COCO keypoint results with ``image_id`` = frame index (0-based), ``bbox`` and
+``keypoints`` on each entry (``box_score``, if present, is the detection confidence; else ``score``).
+OUT.json is the same list with ``track_id`` on every entry (-1: in no confirmed track) and the
+smoothed ``bbox`` and ``keypoints``. By default the whole sequence is used (forward-backward
+smoothing; gaps of up to --max-gap frames filled with entries marked ``"interpolated": true``);
+--online uses past frames only, exactly as ``run.py --track`` does live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from common.atomic import write_json
+from common.console import summary_table
+from common.errors import UserError, run_cli
+from pose.options import positive_int
+from tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
+from tracking.online import TrackingConfig
+from tracking.video import non_negative_int
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tracking", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("input", type=Path, metavar="IN.json", help="per-frame COCO keypoint results")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT.json", help="tracked results")
+    parser.add_argument("--online", action="store_true", help="past frames only (as run.py --track)")
+    parser.add_argument("--max-gap", type=non_negative_int, default=DEFAULT_MAX_GAP, metavar="N",
+                        help=f"offline: fill gaps of up to N frames (default {DEFAULT_MAX_GAP}; 0: none)")  # fmt: skip
+    parser.add_argument("--no-smooth", action="store_true", help="track ids only; boxes and keypoints as given")
+    parser.add_argument("--min-hits", type=positive_int, metavar="N", help="detections that confirm a track")
+    parser.add_argument("--max-missed", type=non_negative_int, metavar="N", help="frames a lost track is kept")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.input.is_file():
+        raise UserError(f"results file not found: {args.input}")
+    try:
+        entries = json.loads(args.input.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{args.input}: malformed JSON ({err})") from None
+    entries = check_entries(entries, str(args.input))
+    cfg = TrackingConfig(smooth=not args.no_smooth)
+    if args.min_hits is not None:
+        cfg.tracker.min_hits = args.min_hits
+    if args.max_missed is not None:
+        cfg.tracker.max_missed = args.max_missed
+    tracked = track_entries(entries, cfg, online=args.online, max_gap=args.max_gap)
+    try:
+        write_json(args.out, tracked)
+    except OSError as err:
+        raise UserError(f"cannot write {args.out}: {err.strerror or err}") from None
+    track_ids = {e["track_id"] for e in tracked if e["track_id"] >= 0}
+    rows = [
+        ("mode", "online" if args.online else "offline"),
+        ("entries in", str(len(entries))),
+        ("entries out", str(len(tracked))),
+        ("tracks", str(len(track_ids))),
+        ("entries in no track", str(sum(e["track_id"] < 0 for e in tracked))),
+        ("gap-filling entries", str(sum(bool(e.get("interpolated")) for e in tracked))),
+        ("written", str(args.out)),
+    ]
+    Console(highlight=False).print(summary_table("tracking summary", rows))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

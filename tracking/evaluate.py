@@ -1,0 +1,123 @@
+"""How well tracking and smoothing do on the synthetic sequences: identity metrics and keypoint OKS.
+
+``python -m tracking.evaluate`` prints, per scenario and overall, IDF1, ID switches and MOTA
+(py-motmetrics, a test dependency) and the mean OKS of the detections against the truth as detected,
+smoothed online and smoothed offline, plus the along-motion lag of the smoothed keypoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from common.errors import UserError, run_cli
+from pose.oks import oks
+from pose.results import keypoints_array
+from tracking.association import iou_matrix
+from tracking.offline import track_entries
+from tracking.online import TrackingConfig
+from tracking.sequences import SCENARIOS, Sequence, make_sequence
+
+MATCH_IOU = 0.5  # a hypothesis box must overlap the truth by this IoU to count as the same person
+
+
+def identity_metrics(sequence: Sequence, entries: list[dict[str, Any]]) -> dict[str, float]:
+    """IDF1, ID switches and MOTA of tracked ``entries`` (those with ``track_id`` >= 0) against the truth."""
+    try:
+        import motmetrics
+    except ImportError:
+        raise UserError("identity metrics need py-motmetrics: pip install -e '.[test]'") from None
+    accumulator = motmetrics.MOTAccumulator(auto_id=True)
+    hypotheses: list[list[dict[str, Any]]] = [[] for _ in sequence.truth]
+    for entry in entries:
+        if entry.get("track_id", -1) >= 0 and 0 <= entry["image_id"] < len(sequence.truth):
+            hypotheses[entry["image_id"]].append(entry)
+    for people, hyps in zip(sequence.truth, hypotheses, strict=True):
+        boxes = np.array([h["bbox"] for h in hyps]).reshape(-1, 4)
+        distances = 1.0 - iou_matrix(people.boxes, boxes)
+        distances[distances > 1.0 - MATCH_IOU] = np.nan
+        accumulator.update(list(people.ids), [h["track_id"] for h in hyps], distances)
+    summary = motmetrics.metrics.create().compute(accumulator, metrics=["idf1", "num_switches", "mota"])
+    row = summary.iloc[0]
+    return {"idf1": float(row["idf1"]), "id_switches": int(row["num_switches"]), "mota": float(row["mota"])}
+
+
+def keypoint_accuracy(sequence: Sequence, entries: list[dict[str, Any]]) -> tuple[float, float]:
+    """Mean OKS against the truth, and mean along-motion error (lag, in person heights; negative = behind).
+
+    Over the entries that come from a true person (``gt_id`` >= 0); gap-filling entries have none.
+    """
+    scores, lags = [], []
+    for entry in entries:
+        gt_id = entry.get("gt_id", -1)
+        if gt_id < 0:
+            continue
+        frame = entry["image_id"]
+        people = sequence.truth[frame]
+        i = int(np.flatnonzero(people.ids == gt_id)[0])
+        points = keypoints_array([entry])[0, :, :2]
+        valid = people.visibility[i] > 0
+        scores.append(float(oks(people.keypoints[i], points[None], people.areas[i], valid)[0]))
+        velocity = _hip_velocity(sequence, gt_id, frame)
+        speed = np.linalg.norm(velocity)
+        if speed > 0:
+            along = ((points - people.keypoints[i])[valid] @ (velocity / speed)).mean()
+            lags.append(along / people.heights[i])
+    return float(np.mean(scores)), float(np.mean(lags)) if lags else 0.0
+
+
+def _hip_velocity(sequence: Sequence, gt_id: int, frame: int) -> np.ndarray:
+    """The true per-frame velocity of a person's hip centre (backward difference; zero where unknown)."""
+    if frame == 0:
+        return np.zeros(2)
+    now, before = sequence.truth[frame], sequence.truth[frame - 1]
+    if gt_id not in before.ids:
+        return np.zeros(2)
+    hips = (11, 12)
+    a = now.keypoints[np.flatnonzero(now.ids == gt_id)[0], hips].mean(axis=0)
+    b = before.keypoints[np.flatnonzero(before.ids == gt_id)[0], hips].mean(axis=0)
+    return a - b
+
+
+def evaluate_sequence(sequence: Sequence, cfg: TrackingConfig | None = None) -> dict[str, dict[str, float]]:
+    """Identity and keypoint metrics for the raw detections, online tracking and offline tracking."""
+    raw_oks, raw_lag = keypoint_accuracy(sequence, sequence.detections)
+    results = {"raw": {"oks": raw_oks, "lag": raw_lag}}
+    for mode in ("online", "offline"):
+        started = time.perf_counter()
+        entries = track_entries(sequence.detections, cfg, online=mode == "online")
+        seconds = time.perf_counter() - started
+        mean_oks, lag = keypoint_accuracy(sequence, entries)
+        results[mode] = {**identity_metrics(sequence, entries), "oks": mean_oks, "lag": lag,
+                         "fps": len(sequence.truth) / seconds}  # fmt: skip
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tracking.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=sorted(SCENARIOS))
+    parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds 0..N-1)")
+    args = parser.parse_args(argv)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Tracking on synthetic sequences (mean over seeds)")
+    for column in ("scenario", "mode", "IDF1", "ID sw.", "MOTA", "mean OKS", "lag (heights)", "frames/s"):
+        table.add_column(column, justify="left" if column in ("scenario", "mode") else "right")
+    for name in args.scenarios:
+        runs = [evaluate_sequence(make_sequence(name, seed)) for seed in range(args.seeds)]
+        for mode in ("raw", "online", "offline"):
+            mean = {k: float(np.mean([r[mode][k] for r in runs])) for k in runs[0][mode]}
+            ident = [f"{mean['idf1']:.3f}", f"{mean['id_switches']:.1f}", f"{mean['mota']:.3f}"] if mode != "raw" else [
+                "", "", ""]  # fmt: skip
+            fps = f"{mean['fps']:.0f}" if "fps" in mean else ""
+            table.add_row(name, mode, *ident, f"{mean['oks']:.3f}", f"{mean['lag']:+.4f}", fps)
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

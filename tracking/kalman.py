@@ -1,0 +1,82 @@
+"""A constant-velocity Kalman filter on one person box (filterpy).
+
+State: box centre (cx, cy), scale (the box height h), aspect (w / h), and the velocities of all
+four, per frame. Noise is proportional to the box height, so the filter behaves the same for near
+and far people; a detection's measurement noise also grows as its score falls. A measured box far
+outside the prediction (a person turning or stopping abruptly) inflates the state's uncertainty
+until it is plausible, so the velocity adapts in a frame or two instead of overshooting for many.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from filterpy.kalman import KalmanFilter
+
+# Standard deviations as fractions of the box height (aspect: absolute), per frame.
+POSITION_STD = 1.0 / 20.0
+VELOCITY_STD = 1.0 / 160.0
+ASPECT_STD = 1e-2
+ASPECT_VELOCITY_STD = 1e-4
+MIN_SCORE = 0.1  # measurement noise variance is divided by max(score, MIN_SCORE)
+MIN_HEIGHT = 1.0
+MANOEUVRE_GATE = 9.49  # chi-square, 4 dof, 95%: a box this far off inflates the motion uncertainty
+
+
+def box_to_measurement(box_xywh: np.ndarray) -> np.ndarray:
+    """``[x, y, w, h]`` -> ``[cx, cy, h, w / h]``."""
+    x, y, w, h = np.asarray(box_xywh, dtype=np.float64)
+    h = max(h, MIN_HEIGHT)
+    return np.array([x + w / 2.0, y + h / 2.0, h, max(w, 1e-6) / h])
+
+
+def measurement_to_box(z: np.ndarray) -> np.ndarray:
+    """``[cx, cy, h, w / h]`` (or a full state) -> ``[x, y, w, h]``."""
+    cx, cy, h, aspect = np.asarray(z, dtype=np.float64).reshape(-1)[:4]
+    h = max(h, MIN_HEIGHT)
+    w = max(aspect, 1e-6) * h
+    return np.array([cx - w / 2.0, cy - h / 2.0, w, h])
+
+
+class BoxKalman:
+    """Tracks one box: :meth:`predict` once per frame, :meth:`update` when the box is measured."""
+
+    def __init__(self, box_xywh: np.ndarray) -> None:
+        self.kf = KalmanFilter(dim_x=8, dim_z=4)
+        self.kf.F = np.eye(8)
+        self.kf.F[:4, 4:] = np.eye(4)
+        self.kf.H = np.eye(4, 8)
+        z = box_to_measurement(box_xywh)
+        self.kf.x = np.concatenate([z, np.zeros(4)])[:, None]
+        h = z[2]
+        std = [2 * POSITION_STD * h, 2 * POSITION_STD * h, 2 * POSITION_STD * h, ASPECT_STD,
+               10 * VELOCITY_STD * h, 10 * VELOCITY_STD * h, 10 * VELOCITY_STD * h, ASPECT_VELOCITY_STD]  # fmt: skip
+        self.kf.P = np.diag(np.square(std))
+
+    @property
+    def box(self) -> np.ndarray:
+        """The current estimate as ``[x, y, w, h]``."""
+        return measurement_to_box(self.kf.x[:4, 0])
+
+    def predict(self) -> np.ndarray:
+        """Advance one frame; returns the predicted box."""
+        x = self.kf.x[:, 0]
+        if x[2] + x[6] < MIN_HEIGHT:  # a shrinking box may not collapse
+            self.kf.x[6, 0] = 0.0
+        h = max(float(x[2]), MIN_HEIGHT)
+        std = [POSITION_STD * h, POSITION_STD * h, POSITION_STD * h, ASPECT_STD,
+               VELOCITY_STD * h, VELOCITY_STD * h, VELOCITY_STD * h, ASPECT_VELOCITY_STD]  # fmt: skip
+        self.kf.predict(Q=np.diag(np.square(std)))
+        return self.box
+
+    def update(self, box_xywh: np.ndarray, score: float = 1.0) -> None:
+        """Correct the state with a measured box of detection confidence ``score``."""
+        z = box_to_measurement(box_xywh)
+        h = max(float(self.kf.x[2, 0]), MIN_HEIGHT)
+        std = np.array([POSITION_STD * h, POSITION_STD * h, POSITION_STD * h, ASPECT_STD])
+        r = np.diag(np.square(std) / max(float(score), MIN_SCORE))
+        innovation = z - self.kf.x[:4, 0]
+        s = self.kf.P[:4, :4] + r
+        nis = float(innovation @ np.linalg.solve(s, innovation))
+        if nis > MANOEUVRE_GATE:
+            self.kf.P = self.kf.P * (nis / MANOEUVRE_GATE)
+        self.kf.update(z, R=r)

@@ -1,0 +1,159 @@
+"""Tracking and smoothing a whole per-frame pose results list (COCO keypoint results, image_id = frame index).
+
+Offline (the default) uses the whole sequence: tracks are formed frame by frame as online, then every
+detection of a track that was ever confirmed gets its id (also the frames before confirmation), the
+track is smoothed forward and backward, and gaps of up to ``max_gap`` frames are filled with
+interpolated entries (``"interpolated": true``). Online replays exactly what ``run.py --track`` does
+live: past frames only, ids from confirmation on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from common.errors import UserError
+from pose.inference import PoseResult
+from pose.results import validate_entries
+from pose.schema import NUM_KEYPOINTS
+from tracking.online import PoseTracker, TrackingConfig
+from tracking.smoothing import smooth_track
+from tracking.tracker import UNTRACKED, Tracker
+
+REQUIRED = ("image_id", "keypoints", "score", "bbox")
+DEFAULT_MAX_GAP = 15
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_entries(entries: Any, source: str) -> list[dict[str, Any]]:
+    """Validate a per-frame results list: the COCO fields, a bbox, and integer frame indices as image ids."""
+    entries = validate_entries(entries, source, REQUIRED)
+    for i, entry in enumerate(entries):
+        frame = entry["image_id"]
+        if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+            raise UserError(f"{source}: entry {i} 'image_id' must be a frame index (an integer >= 0), got {frame!r}")
+        for name in ("score", "box_score"):
+            if name in entry and not _is_number(entry[name]):
+                raise UserError(f"{source}: entry {i} '{name}' must be a number, got {entry[name]!r}")
+        for name in ("bbox", "keypoints"):
+            if not all(_is_number(v) for v in entry[name]):
+                raise UserError(f"{source}: entry {i} '{name}' must hold numbers only")
+    return entries
+
+
+def _frame_detections(entries: list[dict[str, Any]]) -> PoseResult:
+    if not entries:
+        return PoseResult.empty()
+    boxes = np.array([e["bbox"] for e in entries], dtype=np.float64).reshape(-1, 4)
+    keypoints = np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+    scores = np.array([e["score"] for e in entries], dtype=np.float64)
+    box_scores = np.array([e.get("box_score", e["score"]) for e in entries], dtype=np.float64)
+    return PoseResult(boxes, box_scores, keypoints, scores)
+
+
+def _by_frame(entries: list[dict[str, Any]]) -> tuple[range, dict[int, list[int]]]:
+    index: dict[int, list[int]] = defaultdict(list)
+    for i, entry in enumerate(entries):
+        index[entry["image_id"]].append(i)
+    frames = range(max(index) + 1) if index else range(0)  # frame indices count from 0
+    return frames, index
+
+
+def _set_pose(entry: dict[str, Any], box: np.ndarray, keypoints_xy: np.ndarray, confidence: np.ndarray) -> None:
+    entry["bbox"] = [round(float(v), 2) for v in box]
+    flat = np.concatenate([keypoints_xy, confidence[:, None]], axis=1).reshape(-1)
+    entry["keypoints"] = [round(float(v), 3) for v in flat]
+
+
+def track_entries(
+    entries: list[dict[str, Any]],
+    cfg: TrackingConfig | None = None,
+    online: bool = False,
+    max_gap: int = DEFAULT_MAX_GAP,
+) -> list[dict[str, Any]]:
+    """Copies of ``entries`` with ``track_id`` (-1: no confirmed track) and smoothed bbox and keypoints.
+
+    Offline, gap-filling entries are added; the result is ordered by frame, stable otherwise.
+    """
+    cfg = cfg or TrackingConfig()
+    out = copy.deepcopy(entries)
+    if online:
+        _track_online(out, cfg)
+        return sorted(out, key=lambda e: e["image_id"])
+    frames, index = _by_frame(out)
+    tracker = Tracker(cfg.tracker)
+    members: dict[int, list[int]] = defaultdict(list)  # track uid -> entry indices, by frame
+    for frame in frames:
+        tracker.predict()
+        rows = index.get(frame, [])
+        for row, uid in zip(rows, tracker.update(_frame_detections([out[r] for r in rows])), strict=True):
+            out[row]["track_id"] = UNTRACKED
+            if uid != UNTRACKED:
+                members[int(uid)].append(row)
+    filled: list[dict[str, Any]] = []
+    for uid, rows in members.items():
+        track_id = tracker.public_id(uid)
+        if track_id == UNTRACKED:
+            continue
+        for row in rows:
+            out[row]["track_id"] = track_id
+        if cfg.smooth:
+            filled += _smooth_offline([out[r] for r in rows], cfg, max_gap)
+    return sorted(out + filled, key=lambda e: e["image_id"])
+
+
+def _track_online(entries: list[dict[str, Any]], cfg: TrackingConfig) -> None:
+    frames, index = _by_frame(entries)
+    tracker = PoseTracker(cfg)
+    for frame in frames:
+        tracker.predict()
+        rows = index.get(frame, [])
+        tracked = tracker.update(frame, _frame_detections([entries[r] for r in rows]))
+        for i, row in enumerate(rows):
+            entries[row]["track_id"] = int(tracked.track_ids[i])
+            keypoints = tracked.poses.keypoints[i]
+            _set_pose(entries[row], tracked.poses.boxes[i], keypoints[:, :2], keypoints[:, 2])
+
+
+def _smooth_offline(track: list[dict[str, Any]], cfg: TrackingConfig, max_gap: int) -> list[dict[str, Any]]:
+    """Smooth one track's entries in place; returns new entries for its gaps of at most ``max_gap`` frames."""
+    measured = _frame_detections(track)
+    frames = np.array([e["image_id"] for e in track])
+    span, boxes, keypoints = smooth_track(frames, measured.boxes, measured.keypoints, measured.box_scores, cfg.smoother)
+    for entry, i in zip(track, frames - span[0], strict=True):
+        _set_pose(entry, boxes[i], keypoints[i], np.asarray(entry["keypoints"][2::3], dtype=np.float64))
+    filled = []
+    for before, after in zip(track[:-1], track[1:], strict=True):
+        gap = after["image_id"] - before["image_id"] - 1
+        if gap < 1 or gap > max_gap:
+            continue
+        for step in range(1, gap + 1):
+            filled.append(_interpolated(before, after, step / (gap + 1), boxes, keypoints, span[0]))
+    return filled
+
+
+def _interpolated(
+    before: dict[str, Any], after: dict[str, Any], weight: float, boxes: np.ndarray, keypoints: np.ndarray, first: int
+) -> dict[str, Any]:
+    """A gap entry between two of a track's entries: the smoothed pose there, scores blended from both sides."""
+    frame = before["image_id"] + round(weight * (after["image_id"] - before["image_id"]))
+    confidence = (1 - weight) * np.asarray(before["keypoints"][2::3]) + weight * np.asarray(after["keypoints"][2::3])
+    entry: dict[str, Any] = {
+        "image_id": frame,
+        "category_id": before.get("category_id", 1),
+        "score": round(min(before["score"], after["score"]), 5),
+        "box_score": round(min(before.get("box_score", before["score"]), after.get("box_score", after["score"])), 5),
+        "track_id": before["track_id"],
+        "interpolated": True,
+    }
+    if isinstance(before.get("timestamp"), int | float) and isinstance(after.get("timestamp"), int | float):
+        entry["timestamp"] = round((1 - weight) * before["timestamp"] + weight * after["timestamp"], 3)
+    _set_pose(entry, boxes[frame - first], keypoints[frame - first], confidence)
+    return entry

@@ -1,0 +1,248 @@
+"""Per-track smoothing of the box and every keypoint: one Kalman filter per track, online or forward-backward.
+
+The model splits a person's motion into body motion and articulation. A reference point moves with
+the body; the box centre and each keypoint sit at an offset from it; the box size is its own point.
+Every point has a position and a velocity (constant-velocity model, x and y alike). The reference
+gets a large acceleration noise and the offsets a small one, so motion common to the whole person
+is followed at once (no lag behind a fast or turning person: the reference is measured by all the
+keypoints together, hence precisely) while each joint's own jitter is smoothed away.
+
+A keypoint's measurement noise is ``keypoint_noise * 2 * sigma_k * scale / confidence`` (``sigma_k``
+its COCO OKS sigma, ``scale`` the square root of the box area): the error at which its OKS would fall
+to ``exp(-1/2)``, so confident joints with tight sigmas (eyes) stay sharp and doubtful ones are
+smoothed harder; keypoints below ``min_confidence`` are not measured. If a frame's measurements are
+implausible as a whole (normalized innovation above the chi-square ``manoeuvre_probability`` gate),
+the reference's uncertainty is inflated until they are not, so a sudden manoeuvre resets the body
+motion rather than being averaged away.
+
+Offline, a Rauch-Tung-Striebel pass runs backwards over the track, which also fills the frames the
+track was not measured in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from scipy.stats import chi2
+
+from pose.schema import NUM_KEYPOINTS, OKS_SIGMAS
+
+# Points of the model, in state order: reference, box-centre offset, keypoint offsets, box size.
+REF, BOX = 0, 1
+JOINTS = slice(2, 2 + NUM_KEYPOINTS)
+SIZE = 2 + NUM_KEYPOINTS
+NUM_POINTS = SIZE + 1
+NUM_STATE = 2 * NUM_POINTS  # positions, then velocities
+# Measurements, in order: box centre, keypoints, box size; each observes these points.
+MEASURED_POINTS = np.array([BOX, *range(JOINTS.start, JOINTS.stop), SIZE])
+NUM_MEASUREMENTS = len(MEASURED_POINTS)
+_INFLATION_STEP = 4.0
+_MAX_INFLATIONS = 8
+
+
+@dataclass
+class SmootherConfig:
+    """Noise model of the track smoother (lengths in units of the person's scale, the square root of the box area)."""
+
+    keypoint_noise: float = 0.5  # measurement std of a keypoint at confidence 1, in OKS units 2 * sigma * scale
+    box_noise: float = 0.04  # measurement std of the box centre and size at box score 1
+    body_acceleration: float = 0.05  # process std (per frame^2) of the reference point
+    articulation_acceleration: float = 0.015  # process std of a keypoint's or the box centre's offset
+    size_acceleration: float = 0.005  # process std of the box size
+    initial_velocity: float = 0.1  # std of a new track's unknown body velocity
+    min_confidence: float = 0.05  # keypoints below are not measured
+    manoeuvre_probability: float = 0.999  # chi-square gate on a frame's normalized innovation
+
+
+@dataclass
+class FilterState:
+    """Mean ``(NUM_STATE, 2)`` (one column per image axis) and the covariance ``(NUM_STATE, NUM_STATE)`` they share."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+
+
+@cache
+def _transition() -> np.ndarray:
+    f = np.eye(NUM_STATE)
+    f[:NUM_POINTS, NUM_POINTS:] = np.eye(NUM_POINTS)
+    return f
+
+
+@cache
+def _observation() -> np.ndarray:
+    h = np.zeros((NUM_MEASUREMENTS, NUM_STATE))
+    h[np.arange(NUM_MEASUREMENTS), MEASURED_POINTS] = 1.0
+    h[:-1, REF] = 1.0  # the box centre and the keypoints are offsets from the reference; the size is not
+    return h
+
+
+def _gate(dof: int, probability: float) -> float:
+    return float(chi2.ppf(probability, dof))
+
+
+def measurement(
+    box: np.ndarray, keypoints: np.ndarray, box_score: float, cfg: SmootherConfig
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One detection as ``(NUM_MEASUREMENTS, 2)`` values, their noise std (inf: not measured), and its scale."""
+    box = np.asarray(box, dtype=np.float64)
+    scale = float(np.sqrt(max(box[2] * box[3], 1.0)))
+    values = np.concatenate([[box[:2] + box[2:] / 2.0], keypoints[:, :2], [box[2:]]])
+    confidence = keypoints[:, 2]
+    keypoint_std = cfg.keypoint_noise * 2.0 * OKS_SIGMAS * scale / np.maximum(confidence, cfg.min_confidence)
+    keypoint_std = np.where(confidence >= cfg.min_confidence, keypoint_std, np.inf)
+    box_std = cfg.box_noise * scale / np.sqrt(max(float(box_score), 0.05))
+    return values, np.concatenate([[box_std], keypoint_std, [box_std]]), scale
+
+
+def process_noise(scale: float, cfg: SmootherConfig) -> np.ndarray:
+    """``(NUM_STATE, NUM_STATE)`` white-acceleration process noise for one frame."""
+    accel = np.full(NUM_POINTS, cfg.articulation_acceleration)
+    accel[REF], accel[SIZE] = cfg.body_acceleration, cfg.size_acceleration
+    q = np.square(accel * scale)
+    noise = np.zeros((NUM_STATE, NUM_STATE))
+    points = np.arange(NUM_POINTS)
+    noise[points, points] = q / 4
+    noise[points, points + NUM_POINTS] = noise[points + NUM_POINTS, points] = q / 2
+    noise[points + NUM_POINTS, points + NUM_POINTS] = q
+    return noise
+
+
+def initial_state(values: np.ndarray, std: np.ndarray, scale: float, cfg: SmootherConfig) -> FilterState:
+    """A state at a track's first measurement: the reference at the keypoints' weighted centre, offsets from it."""
+    measured = np.isfinite(std)
+    joints = measured[1:-1]
+    if joints.any():
+        weights = 1.0 / np.square(std[1:-1][joints])
+        ref = (values[1:-1][joints] * weights[:, None]).sum(axis=0) / weights.sum()
+        ref_std = 1.0 / np.sqrt(weights.sum())
+    else:
+        ref, ref_std = values[0], std[0]
+    mean = np.zeros((NUM_STATE, 2))
+    mean[REF] = ref
+    mean[MEASURED_POINTS] = values
+    mean[MEASURED_POINTS[:-1]] -= ref
+    variance = np.zeros(NUM_STATE)
+    variance[REF] = ref_std**2
+    variance[MEASURED_POINTS] = np.square(np.where(measured, std, 0.5 * scale))
+    variance[NUM_POINTS:] = (cfg.articulation_acceleration * scale * 3) ** 2
+    variance[NUM_POINTS + REF] = (cfg.initial_velocity * scale) ** 2
+    return FilterState(mean, np.diag(variance))
+
+
+def predict(state: FilterState, noise: np.ndarray) -> FilterState:
+    """One frame of constant-velocity motion."""
+    f = _transition()
+    return FilterState(f @ state.mean, f @ state.cov @ f.T + noise)
+
+
+def update(
+    prior: FilterState, values: np.ndarray, std: np.ndarray, probability: float
+) -> tuple[FilterState, FilterState]:
+    """Correct a predicted state with one detection; returns the posterior and the prior actually used.
+
+    On a manoeuvre the returned prior is the input one with the reference's uncertainty inflated.
+    """
+    measured = np.isfinite(std)
+    if not measured.any():
+        return prior, prior
+    h = _observation()[measured]
+    r = np.diag(np.square(std[measured]))
+    innovation = values[measured] - h @ prior.mean
+    gate = _gate(2 * int(measured.sum()), probability)
+    cov = prior.cov
+    for _ in range(_MAX_INFLATIONS):
+        s = h @ cov @ h.T + r
+        solved = np.linalg.solve(s, innovation)
+        if float((innovation * solved).sum()) <= gate:
+            break
+        scaling = np.ones(NUM_STATE)
+        scaling[[REF, NUM_POINTS + REF]] = np.sqrt(_INFLATION_STEP)
+        cov = cov * scaling[:, None] * scaling[None, :]
+    prior = FilterState(prior.mean, cov)
+    s = h @ cov @ h.T + r
+    gain = np.linalg.solve(s, h @ cov).T  # cov H^T S^-1 (S symmetric)
+    mean = prior.mean + gain @ innovation
+    joseph = np.eye(NUM_STATE) - gain @ h
+    posterior = joseph @ cov @ joseph.T + gain @ r @ gain.T
+    return FilterState(mean, 0.5 * (posterior + posterior.T)), prior
+
+
+def split_state(state: FilterState) -> tuple[np.ndarray, np.ndarray]:
+    """The xywh box and ``(K, 2)`` keypoints a state stands for."""
+    ref = state.mean[REF]
+    centre, size = ref + state.mean[BOX], np.maximum(state.mean[SIZE], 1.0)
+    return np.concatenate([centre - size / 2.0, size]), ref + state.mean[JOINTS]
+
+
+class TrackSmoother:
+    """Online smoothing of one track: :meth:`step` with each new measurement, past frames only."""
+
+    def __init__(self, cfg: SmootherConfig | None = None) -> None:
+        self.cfg = cfg or SmootherConfig()
+        self.state: FilterState | None = None
+        self.frame = -1
+        self.scale = 1.0
+
+    def step(
+        self, frame: int, box: np.ndarray, keypoints: np.ndarray, box_score: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Filter the measurement of ``frame`` (later than the last one); returns the smoothed box and keypoints."""
+        values, std, scale = measurement(box, keypoints, box_score, self.cfg)
+        if self.state is None:
+            self.state = initial_state(values, std, scale, self.cfg)
+        else:
+            noise = process_noise(self.scale, self.cfg)
+            for _ in range(max(frame - self.frame, 1)):
+                self.state = predict(self.state, noise)
+            self.state, _ = update(self.state, values, std, self.cfg.manoeuvre_probability)
+        self.frame, self.scale = frame, scale
+        return split_state(self.state)
+
+
+def smooth_track(
+    frames: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray, box_scores: np.ndarray, cfg: SmootherConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward-backward (RTS) smoothing of one track measured at increasing ``frames``.
+
+    Returns every frame from the first to the last measured one, with the smoothed ``(T, 4)`` boxes
+    and ``(T, K, 2)`` keypoints there; unmeasured frames in between are filled by the smoother.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    span = np.arange(frames[0], frames[-1] + 1)
+    measured_at = {int(f): i for i, f in enumerate(frames)}
+    filtered: list[FilterState] = []
+    priors: list[FilterState] = []
+    scale = 1.0
+    for frame in span:
+        i = measured_at.get(int(frame))
+        if i is not None:
+            values, std, new_scale = measurement(boxes[i], keypoints[i], box_scores[i], cfg)
+        if not filtered:
+            state = prior = initial_state(values, std, new_scale, cfg)
+        else:
+            state = prior = predict(filtered[-1], process_noise(scale, cfg))
+            if i is not None:
+                state, prior = update(prior, values, std, cfg.manoeuvre_probability)
+        if i is not None:
+            scale = new_scale
+        filtered.append(state)
+        priors.append(prior)
+    smoothed = rts(filtered, priors)
+    out_boxes, out_keypoints = zip(*(split_state(s) for s in smoothed), strict=True)
+    return span, np.array(out_boxes), np.array(out_keypoints)
+
+
+def rts(filtered: list[FilterState], priors: list[FilterState]) -> list[FilterState]:
+    """Rauch-Tung-Striebel backward pass: ``priors[t]`` is the prediction that ``filtered[t]`` corrected."""
+    f = _transition()
+    smoothed = [filtered[-1]]
+    for t in range(len(filtered) - 2, -1, -1):
+        current, prior_next, next_smoothed = filtered[t], priors[t + 1], smoothed[-1]
+        gain = np.linalg.solve(prior_next.cov, f @ current.cov).T  # P_f F^T P_p^-1 (P_p symmetric)
+        mean = current.mean + gain @ (next_smoothed.mean - prior_next.mean)
+        cov = current.cov + gain @ (next_smoothed.cov - prior_next.cov) @ gain.T
+        smoothed.append(FilterState(mean, cov))
+    return smoothed[::-1]

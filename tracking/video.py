@@ -1,0 +1,344 @@
+"""Video mode of ``run.py``: poses on every frame of a video, a camera or a folder of frames, optionally tracked.
+
+    python run.py VIDEO -o OUT [--track] [--det-every K] [--trails N] [model options]
+
+writes OUT/results.json (COCO keypoint results; ``image_id`` = frame index from 0, ``timestamp`` in
+seconds, and with --track a ``track_id`` on every entry: -1 for a person not in a confirmed track)
+and, unless --no-draw, OUT/annotated.mp4 (same size and frame rate as the input, skeletons coloured
+by track, track ids beside the people, optional trails). With --track, detections down to the
+tracker's low score feed the two-stage matching; those below the detector threshold are only kept
+in the results when they continue a track. --det-every K runs the detector on every K-th frame and
+in between estimates the poses inside the tracks' predicted boxes.
+
+:func:`process_video` is the loop itself, for callers (benchmarks) that build the source and the
+pipeline themselves; it returns the frames/s and per-stage seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import time
+from collections import deque
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.console import Console
+
+from common.config import Config
+from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
+from common.errors import UserError
+from detector.boxes_file import load_boxes
+from pose.draw import palette_colour
+from pose.inference import PoseResult
+from pose.options import positive_int
+from pose.pipeline import TopDownPipeline, build_pipeline
+from pose.results import to_coco_entries
+from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
+from tracking.video_io import CameraSource, FrameSource, ResultsWriter, VideoSink, is_video_input, open_source
+
+__all__ = ["VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "process_video", "run_video"]
+
+UNTRACKED_COLOUR = (170, 170, 170)
+VIDEO_NAME = "annotated.mp4"
+
+
+@dataclass
+class VideoOptions:
+    """How :func:`process_video` runs."""
+
+    track: bool = True
+    det_every: int = 1  # detector on every K-th frame; between, poses at the tracks' predicted boxes
+    trails: int = 0  # frames of each track's path drawn behind it
+    max_frames: int | None = None
+    keep_score: float = 0.5  # an untracked detection below this box score is left out of the results
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+@dataclass
+class TrackSummary:
+    """One track over the video."""
+
+    first_frame: int
+    last_frame: int
+    frames: int = 0
+    score_sum: float = 0.0
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / max(self.frames, 1)
+
+
+@dataclass
+class VideoReport:
+    """What a run did, and how fast."""
+
+    source: str
+    frames: int = 0  # frames processed
+    detector_frames: int = 0  # frames the detector (or the boxes file) was consulted on
+    entries: int = 0  # result entries written
+    elapsed: float = 0.0  # seconds for the whole loop
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # read, detect, crop, pose, decode, track, draw...
+    tracks: dict[int, TrackSummary] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    unreadable: int = 0
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        """Frames processed per second of the loop."""
+        return self.frames / max(self.elapsed, 1e-9)
+
+
+def _in_box_order(result: PoseResult, boxes: np.ndarray) -> PoseResult:
+    """``result`` (sorted by score) put back in the order of the ``boxes`` it was estimated from."""
+    order: list[int] = []
+    for box in boxes:
+        rows = np.flatnonzero(np.all(result.boxes == box, axis=1))
+        order.append(int(next(r for r in rows if r not in order)))
+    return result.select(order)
+
+
+class _Trails:
+    """The recent box-bottom centres of each track, drawn as fading polylines."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.points: dict[int, deque[tuple[int, np.ndarray]]] = {}
+
+    def add(self, frame: int, track_ids: np.ndarray, boxes: np.ndarray) -> None:
+        for track_id, box in zip(track_ids, boxes, strict=True):
+            if track_id >= 0:
+                path = self.points.setdefault(int(track_id), deque(maxlen=self.length))
+                path.append((frame, np.array([box[0] + box[2] / 2, box[1] + box[3]])))
+        self.points = {k: v for k, v in self.points.items() if v and v[-1][0] > frame - self.length}
+
+    def draw(self, image: np.ndarray) -> None:
+        thickness = max(1, round(2 * max(image.shape[:2]) / 640))
+        for track_id, path in self.points.items():
+            points = np.array([p for _, p in path])
+            if len(points) > 1:
+                cv2.polylines(image, [np.round(points * 16).astype(np.int32)], False, palette_colour(track_id),
+                              thickness, cv2.LINE_AA, 4)  # fmt: skip
+
+
+def _annotate(pipeline: TopDownPipeline, image: np.ndarray, poses: PoseResult, ids: np.ndarray | None) -> np.ndarray:
+    if ids is None:
+        return pipeline.draw(image, poses)
+    tracked = np.flatnonzero(ids >= 0)
+    annotated = pipeline.draw(image, poses.select(tracked), [str(i) for i in ids[tracked]],
+                              [palette_colour(int(i)) for i in ids[tracked]])  # fmt: skip
+    untracked = np.flatnonzero(ids < 0)
+    if len(untracked):
+        annotated = pipeline.draw(annotated, poses.select(untracked), colours=[UNTRACKED_COLOUR] * len(untracked))
+    return annotated
+
+
+def _track_frame(
+    pipeline: TopDownPipeline, tracker: PoseTracker, image: np.ndarray, index: int, detect: bool
+) -> TrackedFrame:
+    """Predict the tracks, then detect and match, or follow them with poses at their predicted boxes."""
+    started = time.perf_counter()
+    uids, boxes, scores = tracker.predict()
+    pipeline.timer.add("track", started)
+    if detect:
+        poses = pipeline.process(image, index)
+        started = time.perf_counter()
+        tracked = tracker.update(index, poses)
+    else:
+        poses = PoseResult.empty()
+        if uids:
+            poses = _in_box_order(pipeline.estimator.estimate(image, boxes, scores, nms=False), boxes)
+        started = time.perf_counter()
+        tracked = tracker.follow(index, uids, poses)
+    pipeline.timer.add("track", started)
+    return tracked
+
+
+def process_video(
+    source: FrameSource,
+    pipeline: TopDownPipeline,
+    options: VideoOptions,
+    results_path: Path | None = None,
+    video_path: Path | None = None,
+    console: Console | None = None,
+) -> VideoReport:
+    """Run ``pipeline`` (and the tracker) over every frame of ``source``.
+
+    Writes the results JSON and the annotated video where their paths are given (atomically, once
+    complete); shows progress and warnings on ``console`` if given. Stage times accumulate in
+    ``pipeline.timer`` and are returned in the report with the frames/s of the whole loop.
+    """
+    if options.det_every > 1 and (not options.track or pipeline.estimator is None):
+        raise UserError("--det-every needs --track and the pose network (not --pose rcnn)")
+    report = VideoReport(source.name)
+    timer = pipeline.timer
+    tracker = PoseTracker(options.tracking) if options.track else None
+    trails = _Trails(options.trails) if options.trails > 0 and options.track else None
+    since_detection = options.det_every
+    total = source.expected_frames if options.max_frames is None else options.max_frames
+    with ExitStack() as stack:
+        results = ResultsWriter(results_path, stack) if results_path is not None else None
+        sink = VideoSink(video_path, source.fps, source.size, stack) if video_path is not None else None
+        progress = stack.enter_context(progress_bar(console or Console(file=io.StringIO()), "frames"))
+        task = progress.add_task("", total=total, item="")
+        frames = source.frames()
+        stack.callback(frames.close)
+        started = time.perf_counter()
+        try:
+            while options.max_frames is None or report.frames < options.max_frames:
+                read_started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                timer.add("read", read_started)
+                since_detection += 1
+                detect = since_detection >= options.det_every
+                if detect:
+                    since_detection = 0
+                    report.detector_frames += 1
+                if tracker is not None:
+                    tracked = _track_frame(pipeline, tracker, frame.image, frame.index, detect)
+                    poses, ids = tracked.poses, tracked.track_ids
+                    keep = np.flatnonzero((ids >= 0) | (poses.box_scores >= options.keep_score))
+                    poses, ids = poses.select(keep), ids[keep]
+                else:
+                    poses, ids = pipeline.process(frame.image, frame.index), None
+                _record(report, frame.index, poses, ids)
+                annotated = None
+                if sink is not None:
+                    annotated = _annotate(pipeline, frame.image, poses, ids)
+                    if trails is not None:
+                        draw_started = time.perf_counter()
+                        trails.add(frame.index, ids, poses.boxes)
+                        trails.draw(annotated)
+                        timer.add("draw", draw_started)
+                write_started = time.perf_counter()
+                if results is not None:
+                    entries = to_coco_entries(poses, frame.index, timestamp=round(frame.timestamp, 3))
+                    if ids is not None:
+                        for entry, track_id in zip(entries, ids, strict=True):
+                            entry["track_id"] = int(track_id)
+                    results.write(entries)
+                if annotated is not None:
+                    sink.write(annotated)
+                timer.add("write", write_started)
+                report.frames += 1
+                report.elapsed = time.perf_counter() - started
+                progress.update(task, advance=1, item=f"{report.fps:.1f} frames/s")
+        except KeyboardInterrupt:
+            if not isinstance(source, CameraSource):
+                raise
+            report.interrupted = True  # a camera runs until stopped: keep what was captured
+        report.elapsed = time.perf_counter() - started
+    report.stage_seconds = dict(timer.seconds)
+    report.problems = list(source.problems)
+    report.unreadable = source.unreadable
+    return report
+
+
+def _record(report: VideoReport, frame: int, poses: PoseResult, ids: np.ndarray | None) -> None:
+    report.entries += len(poses)
+    if ids is None:
+        return
+    for track_id, score in zip(ids, poses.scores, strict=True):
+        if track_id < 0:
+            continue
+        summary = report.tracks.setdefault(int(track_id), TrackSummary(frame, frame))
+        summary.last_frame = frame
+        summary.frames += 1
+        summary.score_sum += float(score)
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """The video-mode flags of ``run.py``."""
+    group = parser.add_argument_group("video (INPUT a video file, a camera index, or a folder of frames with --track)")
+    group.add_argument(
+        "--track", action="store_true", help="follow people across frames: track ids on every result, smoothed poses"
+    )
+    group.add_argument(
+        "--det-every", type=positive_int, default=1, metavar="K",
+        help="with --track: run the detector on every K-th frame only, follow the tracks in between",
+    )  # fmt: skip
+    group.add_argument(
+        "--trails", type=non_negative_int, default=0, metavar="N",
+        help="with --track: draw each person's path over the last N frames",
+    )  # fmt: skip
+    group.add_argument("--no-smooth", action="store_true", help="with --track: keypoints and boxes as estimated")
+    group.add_argument("--fps", type=float, metavar="F", help="frame rate of a folder of frames or a camera")
+    group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def options_from_args(args: argparse.Namespace, cfg: Config) -> VideoOptions:
+    """Video options from the command line; the tracker's confident level is the detector threshold."""
+    if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
+        raise UserError("--det-every, --trails and --no-smooth need --track")
+    tracking = TrackingConfig(smooth=not args.no_smooth)
+    threshold = cfg.detector.score_threshold
+    tracking.tracker.high_score = threshold
+    tracking.tracker.low_score = min(tracking.tracker.low_score, threshold)
+    tracking.tracker.keypoint_threshold = cfg.inference.keypoint_score_threshold
+    return VideoOptions(args.track, args.det_every, args.trails, args.max_frames, threshold, tracking)
+
+
+def run_video(args: argparse.Namespace, cfg: Config) -> int:
+    """Estimate (and with ``--track`` track) the poses of ``args.input`` and write ``args.out``."""
+    if getattr(args, "ann", None):
+        raise UserError("--ann applies to image folders; video frames are numbered from 0")
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path exists and is not a folder: {out}")
+    options = options_from_args(args, cfg)
+    run_cfg = copy.deepcopy(cfg)
+    if options.track:  # low-score detections feed the second matching stage
+        run_cfg.detector.score_threshold = options.tracking.tracker.low_score
+    console = error_console()
+    source = open_source(args.input, args.fps)
+    boxes = load_boxes(args.boxes, min_score=run_cfg.detector.score_threshold) if args.boxes else None
+    if getattr(args, "pose", "network") == "network" and not cfg.model.weights:
+        warn(console, "the pose network has random weights (model.weights is empty): its keypoints mean nothing")
+    pipeline = build_pipeline(run_cfg, boxes=boxes, pose=getattr(args, "pose", "network"))
+    video = None if getattr(args, "no_draw", False) else out / VIDEO_NAME
+    report = process_video(source, pipeline, options, out / "results.json", video, console)
+    for problem in report.problems:
+        warn(console, problem)
+    if report.frames == 0:
+        raise UserError(f"no frame of {source.name} could be processed")
+    print_video_summary(report, out, video)
+    return 0
+
+
+def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> None:
+    """The per-track table and the run's totals on stdout."""
+    console = Console(highlight=False)
+    if report.tracks:
+        rows = [(str(i), str(t.first_frame), str(t.last_frame), str(t.frames), f"{t.mean_score:.3f}")
+                for i, t in sorted(report.tracks.items())]  # fmt: skip
+        console.print(items_table("tracks", ("track", "first frame", "last frame", "frames seen", "mean score"), rows))
+    rows: list[tuple[str, str]] = [
+        ("source", report.source),
+        ("frames processed", str(report.frames) + (" (stopped by the user)" if report.interrupted else "")),
+        ("frames unreadable", str(report.unreadable)),
+        ("detector frames", str(report.detector_frames)),
+        ("result entries", str(report.entries)),
+        *stage_rows(report.stage_seconds, report.frames, unit="frame"),
+        ("throughput", f"{report.fps:.2f} frames/s"),
+        ("results", str(out / "results.json")),
+    ]
+    if video is not None:
+        rows.append(("video", str(video)))
+    if report.tracks:
+        rows.insert(4, ("tracks", str(len(report.tracks))))
+    console.print(summary_table("toppose video summary", rows))
