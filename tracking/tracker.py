@@ -12,7 +12,8 @@ detector is skipped). Matching is confidence-aware in the manner of ByteTrack, i
 4. low-score detections, which may only continue confirmed tracks, under a stricter gate.
 
 Confident detections still unmatched start tentative tracks. A tentative track is confirmed after
-``min_hits`` consecutive detection matches (at once in the first frame) and gets its public id
+``min_hits`` consecutive hits (detection matches, or poses followed with enough confident joints
+where the detector is skipped; at once in the first frame) and gets its public id
 then; an unmatched tentative track is dropped. A confirmed track that misses detections is carried
 by prediction, so it can be matched again after a short occlusion, and is deleted after
 ``max_missed`` frames without one.
@@ -42,7 +43,7 @@ class TrackerConfig:
     low_min_similarity: float = 0.4  # gate for low-score detections (stricter)
     oks_weight: float = 0.5  # weight of OKS against the track's moved last pose in the blend
     keypoint_threshold: float = 0.2  # keypoints above this confidence count in OKS and pose following
-    min_hits: int = 3  # detection matches that confirm a tentative track
+    min_hits: int = 3  # detection matches (or reliably followed poses) that confirm a tentative track
     max_missed: int = 30  # frames a confirmed track survives without a detection
 
 
@@ -139,10 +140,7 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.confirmed or t.uid in matched]
         for i in high_left:
             uids[i] = self._start(detections, i)
-        for track in self.tracks:
-            if not track.confirmed and (track.hits >= cfg.min_hits or track.first_frame == 0):
-                track.id = self.public_ids[track.uid] = self._next_id
-                self._next_id += 1
+        self._confirm()
         return uids
 
     def follow(self, uids: list[int], poses: PoseResult) -> None:
@@ -158,7 +156,9 @@ class Tracker:
             else:  # a reliable pose counts as seeing the person
                 track.kalman.update(box, track.score)
                 track.box, track.keypoints = box, keypoints.copy()
+                track.hits += 1
                 track.missed = 0
+        self._confirm()
 
     def public_id(self, uid: int) -> int:
         """The public id of the track with ``uid`` (-1 if it is not confirmed, yet or ever)."""
@@ -204,6 +204,13 @@ class Tracker:
             uids[det] = track.uid
             matched.add(track.uid)
         return candidates[left]
+
+    def _confirm(self) -> None:
+        """Give public ids to the tentative tracks with enough hits (all of them in the first frame)."""
+        for track in self.tracks:
+            if not track.confirmed and (track.hits >= self.cfg.min_hits or track.first_frame == 0):
+                track.id = self.public_ids[track.uid] = self._next_id
+                self._next_id += 1
 
     def _start(self, detections: PoseResult, index: int) -> int:
         box = np.asarray(detections.boxes[index], dtype=np.float64)

@@ -11,7 +11,11 @@ in the results when they continue a track. --det-every K runs the detector on ev
 in between estimates the poses inside the tracks' predicted boxes.
 
 :func:`process_video` is the loop itself, for callers (benchmarks) that build the source and the
-pipeline themselves; it returns the frames/s and per-stage seconds.
+pipeline themselves; it returns the frames/s and per-stage seconds::
+
+    options = video_options(cfg, det_every=5)
+    pipeline = build_pipeline(pipeline_config(cfg, options))
+    report = process_video(open_source("clip.mp4"), pipeline, options)  # report.fps, report.stage_seconds
 """
 
 from __future__ import annotations
@@ -41,7 +45,10 @@ from pose.results import to_coco_entries
 from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
 from tracking.video_io import CameraSource, FrameSource, ResultsWriter, VideoSink, is_video_input, open_source
 
-__all__ = ["VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "process_video", "run_video"]
+__all__ = [
+    "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",
+    "run_video", "video_options",
+]  # fmt: skip
 
 UNTRACKED_COLOUR = (170, 170, 170)
 VIDEO_NAME = "annotated.mp4"
@@ -281,16 +288,25 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def options_from_args(args: argparse.Namespace, cfg: Config) -> VideoOptions:
-    """Video options from the command line; the tracker's confident level is the detector threshold."""
-    if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
-        raise UserError("--det-every, --trails and --no-smooth need --track")
-    tracking = TrackingConfig(smooth=not args.no_smooth)
+def video_options(
+    cfg: Config, track: bool = True, det_every: int = 1, trails: int = 0, max_frames: int | None = None,
+    smooth: bool = True,
+) -> VideoOptions:  # fmt: skip
+    """Video options under a model setup: the tracker's confident level is the detector threshold."""
+    tracking = TrackingConfig(smooth=smooth)
     threshold = cfg.detector.score_threshold
     tracking.tracker.high_score = threshold
     tracking.tracker.low_score = min(tracking.tracker.low_score, threshold)
     tracking.tracker.keypoint_threshold = cfg.inference.keypoint_score_threshold
-    return VideoOptions(args.track, args.det_every, args.trails, args.max_frames, threshold, tracking)
+    return VideoOptions(track, det_every, trails, max_frames, threshold, tracking)
+
+
+def pipeline_config(cfg: Config, options: VideoOptions) -> Config:
+    """The setup to build the pipeline from: when tracking, detections down to the tracker's low score are kept."""
+    run_cfg = copy.deepcopy(cfg)
+    if options.track:  # low-score detections feed the second matching stage
+        run_cfg.detector.score_threshold = options.tracking.tracker.low_score
+    return run_cfg
 
 
 def run_video(args: argparse.Namespace, cfg: Config) -> int:
@@ -300,10 +316,10 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise UserError(f"output path exists and is not a folder: {out}")
-    options = options_from_args(args, cfg)
-    run_cfg = copy.deepcopy(cfg)
-    if options.track:  # low-score detections feed the second matching stage
-        run_cfg.detector.score_threshold = options.tracking.tracker.low_score
+    if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
+        raise UserError("--det-every, --trails and --no-smooth need --track")
+    options = video_options(cfg, args.track, args.det_every, args.trails, args.max_frames, not args.no_smooth)
+    run_cfg = pipeline_config(cfg, options)
     console = error_console()
     source = open_source(args.input, args.fps)
     boxes = load_boxes(args.boxes, min_score=run_cfg.detector.score_threshold) if args.boxes else None

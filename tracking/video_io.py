@@ -132,8 +132,13 @@ class CameraSource(FrameSource):
     """A live camera; runs until it stops delivering frames (or the caller stops)."""
 
     def __init__(self, index: int, fps: float | None) -> None:
-        capture = cv2.VideoCapture(index)
-        ok, first = capture.read() if capture.isOpened() else (False, None)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a missing device is reported below
+        try:
+            capture = cv2.VideoCapture(index)
+            ok, first = capture.read() if capture.isOpened() else (False, None)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not ok or first is None:
             capture.release()
             raise UserError(f"cannot open camera {index} (no such device, or it delivers no frames)")
