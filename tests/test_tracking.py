@@ -138,6 +138,25 @@ def test_pose_similarity_separates_overlapping_people() -> None:
     assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
 
 
+def test_following_poses_moves_the_tracks() -> None:
+    """Where the detector is skipped, poses estimated in the predicted boxes carry the tracks along."""
+    tracker = Tracker(TrackerConfig(min_hits=2))
+    start = people([[100.0, 50.0, 40.0, 100.0], [300.0, 50.0, 40.0, 100.0]])
+    step(tracker, start)
+    for t in range(1, 6):
+        tracker.predict()
+        uids = tracker.followed()[0]
+        moved = people([[100.0 + 6 * t, 50.0, 40.0, 100.0], [300.0 - 6 * t, 50.0, 40.0, 100.0]])
+        tracker.follow(uids, moved)
+    np.testing.assert_allclose([t.box[0] for t in tracker.tracks], [130.0, 270.0], atol=0.5)
+    assert all(t.missed == 0 for t in tracker.tracks)
+    doubtful = people([[136.0, 50.0, 40.0, 100.0], [264.0, 50.0, 40.0, 100.0]])
+    doubtful.keypoints[..., 2] = 0.05  # nothing confident: the tracks coast on their prediction
+    tracker.predict()
+    tracker.follow(tracker.followed()[0], doubtful)
+    assert all(t.missed == 1 for t in tracker.tracks)
+
+
 def noisy_track(rng: np.random.Generator, xs: np.ndarray, noise: float) -> tuple[np.ndarray, ...]:
     """A walking person at hip positions ``(xs, 150)``: the true keypoints, boxes, keypoints with noise at 0.8."""
     truth, boxes, keypoints = [], [], []

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose.inference import PoseResult
-from tracking.association import blended_similarity, iou_matrix, match, move_pose
+from tracking.association import MIN_POSE_KEYPOINTS, blended_similarity, iou_matrix, match, move_pose
 from tracking.kalman import BoxKalman
 
 UNTRACKED = -1  # track id of a detection that belongs to no confirmed track
@@ -71,14 +71,14 @@ class Track:
         self.box, self.keypoints, self.score = np.asarray(box, dtype=np.float64), keypoints.copy(), float(score)
 
 
-def pose_box(track: Track, keypoints: np.ndarray, predicted: np.ndarray, threshold: float) -> np.ndarray | None:
-    """The box implied by a pose measured inside a track's predicted box, or None if too few joints agree.
+def pose_box(track: Track, keypoints: np.ndarray, threshold: float) -> np.ndarray | None:
+    """The box implied by a pose measured near a track, or None if too few joints are confident in both.
 
     The track's last box is moved by the median shift of the joints confident in both poses and scaled
     by the change in their spread; boxes derived from keypoints alone would not match detector boxes.
     """
     common = (keypoints[:, 2] > threshold) & (track.keypoints[:, 2] > threshold)
-    if common.sum() < 3:
+    if common.sum() < MIN_POSE_KEYPOINTS:
         return None
     now, before = keypoints[common, :2], track.keypoints[common, :2]
     shift = np.median(now - before, axis=0)
@@ -86,7 +86,7 @@ def pose_box(track: Track, keypoints: np.ndarray, predicted: np.ndarray, thresho
     spread_before = np.linalg.norm(before - before.mean(axis=0), axis=1).mean()
     scale = float(np.clip(spread_now / max(spread_before, 1e-6), 0.8, 1.25))
     centre = track.box[:2] + track.box[2:] / 2.0 + shift
-    size = predicted[2:] * scale
+    size = track.box[2:] * scale
     return np.concatenate([centre - size / 2.0, size])
 
 
@@ -149,7 +149,7 @@ class Tracker:
         for uid, keypoints in zip(uids, poses.keypoints, strict=True):
             track = by_uid[uid]
             predicted = self._predicted[uid]
-            box = pose_box(track, keypoints, predicted, self.cfg.keypoint_threshold)
+            box = pose_box(track, keypoints, self.cfg.keypoint_threshold)
             if box is None:  # keep the last reliable pose, carried along by the prediction
                 track.keypoints = move_pose(track.keypoints, track.box, predicted)
                 track.box = predicted
