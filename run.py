@@ -1,9 +1,12 @@
-"""toppose: multi-person pose estimation on an image or a folder of images.
+"""toppose: multi-person pose estimation on images, folders and videos.
 
     python run.py INPUT -o OUT [options]
+    python run.py VIDEO -o OUT --track [--det-every K]
 
-writes OUT/results.json (COCO keypoint results, each entry with the image's ``file_name``) and,
-unless --no-draw, the annotated images under OUT/images/ (same relative paths as in INPUT).
+For images, writes OUT/results.json (COCO keypoint results, each entry with the image's
+``file_name``) and, unless --no-draw, the annotated images under OUT/images/ (same relative paths as
+in INPUT). Videos, camera indices and (with --track) folders of frames go to the video mode of
+:mod:`tracking.video`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
+from tracking.video import add_video_arguments, is_video_input, run_video
 
 IMAGE_ID_RULE = """\
 image ids (the image_id of each result, and the key into --boxes):
@@ -44,11 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
         prog="python run.py",
-        description="Multi-person pose estimation on an image or a folder of images (searched recursively).",
+        description="Multi-person pose estimation on an image, a folder of images (searched recursively) or a video.",
         epilog=IMAGE_ID_RULE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", type=Path, metavar="INPUT", help="an image, or a folder of images")
+    parser.add_argument("input", type=Path, metavar="INPUT", help="image, image folder, video or camera index")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="output folder")
     parser.add_argument(
         "--boxes", type=Path, metavar="DETS.json", help="COCO detection results (JSON) to use instead of the detector"
@@ -57,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--ann", type=Path, metavar="ANN.json", help="COCO annotation file giving the image ids of the file names"
     )
     add_model_arguments(parser)
-    parser.add_argument("--no-draw", action="store_true", help="write results.json only, no annotated images")
+    parser.add_argument("--no-draw", action="store_true", help="write results.json only, no annotated images/video")
+    add_video_arguments(parser)
     return parser
 
 
@@ -217,9 +222,11 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the image mode."""
+    """Parse the command line and run the image or the video mode."""
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if args.track or is_video_input(args.input):
+        return run_video(args, cfg)
     return run_images(args, cfg)
 
 
