@@ -1,21 +1,30 @@
 """Speed benchmark: per-stage times, pose-network throughput against the machine's convolution rate,
-and Keypoint R-CNN end to end as the reference, all measured in one run on the same frames.
+video frames/s with tracking, and Keypoint R-CNN end to end as the reference, in one run.
 
-``python -m eval.benchmark [--frames 8] [--config configs/X.toml] [--json OUT.json]``
+``python -m eval.benchmark [--frames 8] [--video-frames 30] [--config configs/X.toml] [--json OUT.json]``
 
 Frames are the first ``--frames`` images of ``--images``/``--ann`` (default: ../shared/coco-mini
 val2017 when present), else generated synthetic 640x480 scenes. The pose stage gets the frames'
 ground-truth person boxes, so its work does not depend on the detector's weights. Detectors whose
 pretrained weights are not cached run with random weights: their time per frame is what is measured
 (a random Keypoint R-CNN still runs its region proposals and heads at full size), never their output.
+
+The video part renders a synthetic clip (two people crossing, 640x360), writes it as mp4 and runs
+``run.py --track``'s loop on it with ``--det-every 1`` and ``--det-every 5``, beside Keypoint R-CNN on
+every frame. A detector without its pretrained weights runs its network on each frame it is given
+(the time is real) but hands the tracker the clip's true boxes, so that the pose stage and the
+tracker see the people a trained detector would find. A random Keypoint R-CNN finds almost nobody
+and so skips its keypoint head: its reference time is a lower bound, which makes the ratio conservative.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -29,12 +38,16 @@ from common.config import Config, DetectorConfig, load_config, override
 from common.console import summary_table
 from common.errors import MissingWeightsError, run_cli
 from common.synthetic import render_scene
-from detector import PersonDetector, build_detector, detections_to_pose_result
+from detector import Detections, PersonDetector, build_detector, detections_to_pose_result
 from eval.metrics import load_coco
 from pose.checkpoints import build_pose_model
 from pose.draw import draw_poses
 from pose.geometry import warp_crops
 from pose.inference import TopDownEstimator
+from pose.pipeline import TopDownPipeline
+from tracking.sequences import make_sequence, render_frames
+from tracking.video import pipeline_config, process_video, video_options
+from tracking.video_io import open_source
 
 DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "coco-mini" / "val2017"
 DEFAULT_ANN = DEFAULT_IMAGES.parent / "annotations" / "person_keypoints_val2017.json"
@@ -43,6 +56,8 @@ BATCH_SIZES = (1, 2, 4, 8, 16)
 # for "this machine's convolution throughput" is the best rate torch reaches on them at batch 8.
 REFERENCE_CONVS = ((64, 64, 48), (128, 32, 24), (256, 16, 12), (512, 8, 6))
 REFERENCE_BATCH = 8
+KEYPOINT_RCNN = "keypointrcnn_resnet50_fpn"
+FAST_DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"  # also timed in the video part, beside the config's
 
 
 @dataclass
@@ -180,8 +195,9 @@ def batch_throughput(estimator: TopDownEstimator, crops: np.ndarray, repeats: in
 
 def rcnn_end_to_end(cfg: Config, frames: list[Frame]) -> tuple[float, str]:
     """Keypoint R-CNN's own poses, end to end (decode, detect with keypoints), in ms per frame."""
-    rcnn_cfg = DetectorConfig(**{**vars(cfg.detector), "name": "keypointrcnn_resnet50_fpn", "weights": ""})
-    detector, weights = build_timing_detector(rcnn_cfg, cfg.inference.device)
+    detector, weights = build_timing_detector(
+        replace(cfg.detector, name=KEYPOINT_RCNN, weights=""), cfg.inference.device
+    )
 
     def run(frame: Frame) -> None:
         detections_to_pose_result(detector.detect(decode_frame(frame)))
@@ -193,6 +209,65 @@ def rcnn_end_to_end(cfg: Config, frames: list[Frame]) -> tuple[float, str]:
     return 1000.0 * (time.perf_counter() - started) / len(frames), weights
 
 
+def frame_key(frame_bgr: np.ndarray) -> bytes:
+    """A content hash identifying a decoded frame."""
+    return hashlib.blake2b(frame_bgr.tobytes(), digest_size=16).digest()
+
+
+class TruthFeedingDetector:
+    """Runs a detector network on every frame it is asked about (real time spent), answers with the true boxes."""
+
+    def __init__(self, detector: PersonDetector, truth: dict[bytes, Detections]) -> None:
+        self.detector = detector
+        self.truth = truth
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        self.detector.detect(frame_bgr)
+        return self.truth.get(frame_key(frame_bgr), Detections.empty())
+
+
+def write_clip(path: Path, frames: int) -> dict[bytes, Detections]:
+    """Render the benchmark clip to ``path`` (mp4); returns the true boxes keyed by decoded frame."""
+    sequence = make_sequence("crossing", seed=0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (sequence.width, sequence.height))
+    for frame in list(render_frames(sequence))[:frames]:
+        writer.write(frame)
+    writer.release()
+    truth = {}
+    capture = cv2.VideoCapture(str(path))
+    for people in sequence.truth[:frames]:
+        ok, decoded = capture.read()
+        if ok:
+            truth[frame_key(decoded)] = Detections(people.boxes.astype(float), np.ones(len(people.boxes)))
+    capture.release()
+    return truth
+
+
+def video_fps(
+    cfg: Config, estimator: TopDownEstimator, clip: Path, truth: dict[bytes, Detections], detectors: list[str]
+) -> dict[str, float]:
+    """Frames/s of the tracked video loop at ``--det-every`` 1 and 5 with each of ``detectors``, and of
+    Keypoint R-CNN on every frame."""
+    figures: dict[str, float] = {}
+    for name in detectors:
+        for det_every in (1, 5):
+            options = video_options(cfg, det_every=det_every)
+            run_cfg = pipeline_config(cfg, options)
+            run_cfg.detector = replace(run_cfg.detector, name=name, weights="")
+            detector, weights = build_timing_detector(run_cfg.detector, cfg.inference.device)
+            if weights != "pretrained":
+                detector = TruthFeedingDetector(detector, truth)
+            pipeline = TopDownPipeline(run_cfg, estimator, detector=detector)
+            figures[f"--track --det-every {det_every}, {name}"] = process_video(
+                open_source(clip), pipeline, options
+            ).fps
+    rcnn, _ = build_timing_detector(replace(cfg.detector, name=KEYPOINT_RCNN, weights=""), cfg.inference.device)
+    options = video_options(cfg, track=False)
+    report = process_video(open_source(clip), TopDownPipeline(cfg, None, detector=rcnn), options)
+    figures["Keypoint R-CNN per frame"] = report.fps
+    return figures
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=None, help="model setup (default: ResNet-50 256x192)")
@@ -200,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ann", type=Path, default=DEFAULT_ANN, help="their COCO keypoint annotations")
     parser.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per batch size (default 5)")
+    parser.add_argument("--video-frames", type=int, default=30, help="frames of the video clip (default 30; 0: skip)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: the config's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     return parser
@@ -247,8 +323,19 @@ def main(argv: list[str] | None = None) -> int:
     ratio = throughput[8] * gflops / reference
     console.print(f"pose stage at batch 8 runs at {ratio:.0%} of the machine's convolution throughput; "
                   f"batch 8 vs batch 1: {throughput[8] / throughput[1]:.2f}x crops/s")  # fmt: skip
+    video = {}
+    if args.video_frames > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = Path(tmp) / "clip.mp4"
+            detectors = list(dict.fromkeys([cfg.detector.name, FAST_DETECTOR]))
+            video = video_fps(cfg, estimator, clip, write_clip(clip, args.video_frames), detectors)
+        reference_fps = video["Keypoint R-CNN per frame"]
+        console.print(summary_table(
+            f"video: {args.video_frames} frames 640x360, 2 people, pose {cfg.model.backbone}",
+            [(name, f"{fps:.2f} frames/s, {fps / reference_fps:.1f}x Keypoint R-CNN") for name, fps in video.items()],
+        ))  # fmt: skip
     if args.json:
-        write_json(args.json, {
+        write_json(args.json, {"video_fps": video,
             "frames": source, "people_per_frame": people, "ms_per_frame": stages,
             "keypoint_rcnn_ms_per_frame": rcnn_ms, "gflop_per_crop": gflops,
             "crops_per_s": {str(k): v for k, v in throughput.items()},
