@@ -63,12 +63,14 @@ def oracle_heatmap_fn(estimator: TopDownEstimator, people: GroundTruthPeople) ->
     mirrored_visible = people.visible[:, list(FLIP_INDEX)]
     sigma = estimator.cfg.codec.sigma
 
-    def heatmaps(crops_bgr: np.ndarray, flipped: bool) -> np.ndarray:
-        if len(crops_bgr) != len(people):
+    plain_maps = codec.encode(points, people.visible, heatmap_size, sigma)[0]
+    mirrored_maps = codec.encode(mirrored, mirrored_visible, heatmap_size, sigma)[0]
+
+    def heatmaps(crops_bgr: np.ndarray, mirrored_crops: np.ndarray) -> np.ndarray:
+        if len(crops_bgr) % len(people) or len(crops_bgr) != len(mirrored_crops):
             raise ValueError(f"oracle got {len(crops_bgr)} crops for {len(people)} people")
-        if flipped:
-            return codec.encode(mirrored, mirrored_visible, heatmap_size, sigma)[0]
-        return codec.encode(points, people.visible, heatmap_size, sigma)[0]
+        person = np.arange(len(crops_bgr)) % len(people)  # the estimator passes whole copies of the box list
+        return np.where(mirrored_crops[:, None, None, None], mirrored_maps[person], plain_maps[person])
 
     return heatmaps
 

@@ -20,8 +20,8 @@ from pose.model import inference_copy, to_input_tensor
 from pose.oks import oks_nms
 from pose.schema import NUM_KEYPOINTS
 
-# (crops (N, H, W, 3) BGR uint8, flipped) -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
-HeatmapFn = Callable[[np.ndarray, bool], np.ndarray]
+# (crops (N, H, W, 3) BGR uint8, mirrored (N,) bool) -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
+HeatmapFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -93,11 +93,11 @@ class TopDownEstimator:
         return geometry.box_to_center_size(boxes_xywh, self.aspect_ratio, self.cfg.crop.padding)
 
     @torch.inference_mode()
-    def network_heatmaps(self, crops_bgr: np.ndarray, flipped: bool = False) -> np.ndarray:
+    def network_heatmaps(self, crops_bgr: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
         """Run the network on ``(N, H, W, 3)`` BGR crops in batches of ``inference.batch_size``."""
         if self.model is None:
             raise RuntimeError("this estimator has no network; pass heatmap_fn to estimate()")
-        del flipped  # the network sees the flipped pixels themselves
+        del mirrored  # the network sees the mirrored pixels themselves
         outputs = []
         batch_size = max(1, self.cfg.inference.batch_size)
         for start in range(0, len(crops_bgr), batch_size):
@@ -109,12 +109,16 @@ class TopDownEstimator:
         return np.concatenate(outputs, axis=0)
 
     def fused_heatmaps(self, crops_bgr: np.ndarray, heatmap_fn: HeatmapFn) -> np.ndarray:
-        """Heatmaps of the crops, averaged with those of the mirrored crops when flip test is on."""
-        heatmaps = heatmap_fn(crops_bgr, False)
-        if self.cfg.inference.flip_test:
-            mirrored = np.ascontiguousarray(crops_bgr[:, :, ::-1])
-            heatmaps = 0.5 * (heatmaps + codec.flip_heatmaps(heatmap_fn(mirrored, True)))
-        return heatmaps
+        """Heatmaps of the crops, averaged with those of the mirrored crops when flip test is on.
+
+        With flip test, the crops and their mirror images go to ``heatmap_fn`` in one call (one batch).
+        """
+        count = len(crops_bgr)
+        if not self.cfg.inference.flip_test:
+            return heatmap_fn(crops_bgr, np.zeros(count, dtype=bool))
+        both = np.concatenate([crops_bgr, crops_bgr[:, :, ::-1]])
+        heatmaps = heatmap_fn(both, np.arange(2 * count) >= count)
+        return 0.5 * (heatmaps[:count] + codec.flip_heatmaps(heatmaps[count:]))
 
     def heatmaps_to_keypoints(self, heatmaps: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """Decode heatmaps and map the peaks back to the image: ``(N, K, 3)`` x, y, confidence."""

@@ -40,9 +40,15 @@ def test_oracle_heatmaps_of_mirrored_crops_flip_back_to_the_plain_ones(synthetic
     people = ground_truth_people(coco, 1)
     heatmap_fn = oracle_heatmap_fn(estimator, people)
     crops = np.zeros((len(people), 4, 4, 3), dtype=np.uint8)  # the oracle never looks at pixels
-    plain = heatmap_fn(crops, False)
+    plain = heatmap_fn(crops, np.zeros(len(people), dtype=bool))
     assert plain.shape == (len(people), 17, 64, 48) and plain.max() > 0.9
-    np.testing.assert_allclose(codec.flip_heatmaps(heatmap_fn(crops, True)), plain, atol=1e-6)
+    np.testing.assert_allclose(
+        codec.flip_heatmaps(heatmap_fn(crops, np.ones(len(people), dtype=bool))), plain, atol=1e-6
+    )
+    # Both views in one call (as the flip test batches them): the first half plain, the second mirrored.
+    both = heatmap_fn(np.concatenate([crops, crops]), np.arange(2 * len(people)) >= len(people))
+    np.testing.assert_allclose(both[: len(people)], plain)
+    np.testing.assert_allclose(codec.flip_heatmaps(both[len(people) :]), plain, atol=1e-6)
 
 
 def test_oracle_on_synthetic_data_is_exact(synthetic_coco: Path) -> None:
