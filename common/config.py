@@ -64,6 +64,7 @@ class InferenceConfig:
     """Top-down inference settings."""
 
     device: str = "cpu"
+    precision: str = "fp32"  # "fp32", or "bf16" / "fp16" autocast for the pose network (bf16 suits CPUs with AMX)
     batch_size: int = 16
     flip_test: bool = True
     keypoint_score_threshold: float = 0.2

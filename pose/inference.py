@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from common.config import Config
+from common.errors import UserError
 from pose import codec, geometry
 from pose.model import inference_copy, to_input_tensor
 from pose.oks import oks_nms
@@ -22,6 +23,8 @@ from pose.schema import NUM_KEYPOINTS
 
 # (crops (N, H, W, 3) BGR uint8, mirrored (N,) bool) -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
 HeatmapFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -76,6 +79,9 @@ class TopDownEstimator:
         without it the estimator calls ``model`` itself in eval mode (as validation during training must)."""
         self.cfg = cfg
         self.device = torch.device(device)
+        if cfg.inference.precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{cfg.inference.precision}' (choose from {', '.join(PRECISIONS)})")
+        self.autocast_dtype = PRECISIONS[cfg.inference.precision]
         self.optimized = optimize and model is not None
         if model is None:
             self.model = None
@@ -105,7 +111,8 @@ class TopDownEstimator:
             inputs = to_input_tensor(torch.from_numpy(rgb).to(self.device))
             if self.optimized:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            outputs.append(self.model(inputs).float().cpu().numpy())
+            with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                outputs.append(self.model(inputs).float().cpu().numpy())
         return np.concatenate(outputs, axis=0)
 
     def fused_heatmaps(self, crops_bgr: np.ndarray, heatmap_fn: HeatmapFn) -> np.ndarray:

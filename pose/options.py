@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.config import DEFAULT_CONFIG, Config, load_config, override
 from pose.codec import DECODE_METHODS
+from pose.inference import PRECISIONS
 from pose.pipeline import POSE_SOURCES
 
 # (argument, config field) pairs: a flag given on the command line overrides the config file.
@@ -17,6 +18,7 @@ CONFIG_FLAGS = (
     ("det_threshold", "detector.score_threshold"),
     ("device", "inference.device"),
     ("batch_size", "inference.batch_size"),
+    ("precision", "inference.precision"),
     ("decode", "codec.decode"),
     ("sigma", "codec.sigma"),
     ("padding", "crop.padding"),
@@ -57,6 +59,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--det-threshold", type=float, metavar="F", help="minimum person box score (detector, --boxes)")
     group.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
+    group.add_argument(
+        "--precision", choices=tuple(PRECISIONS), help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
+    )
     group.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
     group.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
     group.add_argument("--sigma", type=float, metavar="S", help="Gaussian sigma of the heatmaps (heatmap pixels)")

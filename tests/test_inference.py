@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from common.config import Config
+from common.errors import UserError
 from pose.codec import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
 from pose.model import SimpleBaseline
@@ -94,3 +95,27 @@ def test_optimized_copy_matches_model(frame: np.ndarray) -> None:
     optimized = TopDownEstimator(model, cfg, optimize=True)
     np.testing.assert_allclose(optimized.estimate(frame, boxes, nms=False).keypoints, plain.keypoints, atol=1e-3)
     assert model.training is False and isinstance(model.bn1, nn.BatchNorm2d), "the original stays as it was"
+
+
+def test_bf16_autocast_stays_close_to_fp32(frame: np.ndarray) -> None:
+    torch.manual_seed(0)
+    cfg = Config()
+    cfg.model.input_size, cfg.model.heatmap_size = (96, 128), (24, 32)
+    model = SimpleBaseline("resnet18", deconv_channels=32)
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0]])
+    full = TopDownEstimator(model, cfg, optimize=True)
+    cfg_bf16 = Config()
+    cfg_bf16.model, cfg_bf16.inference.precision = cfg.model, "bf16"
+    half = TopDownEstimator(model, cfg_bf16, optimize=True)
+    crops_bgr = np.stack([frame[:128, :96]] * 2)
+    reference = full.network_heatmaps(crops_bgr)
+    lowered = half.network_heatmaps(crops_bgr)
+    assert np.abs(lowered - reference).max() < 0.02 * np.abs(reference).max()
+    assert len(half.estimate(frame, boxes)) == 1
+
+
+def test_unknown_precision_is_a_user_error() -> None:
+    cfg = Config()
+    cfg.inference.precision = "int4"
+    with pytest.raises(UserError, match="unknown precision 'int4'"):
+        TopDownEstimator(None, cfg)
