@@ -1,0 +1,94 @@
+"""``python -m pose.train --config configs/train_NAME.toml``: train or fine-tune the heatmap network on COCO keypoints.
+
+Under ``torchrun --nproc_per_node N -m pose.train ...`` the same command trains with
+DistributedDataParallel. ``--resume`` continues the run in ``train.output_dir`` (or from a given
+checkpoint); ``--evaluate CKPT`` only scores a checkpoint on the validation set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from typing import Any
+
+from rich.console import Console
+
+from common.config import override
+from common.console import error_console, summary_table
+from common.errors import UserError, run_cli
+from eval.metrics import METRIC_NAMES
+from pose.checkpoints import build_pose_model
+from pose.train_distributed import resolve_device
+from pose.trainer import evaluate_on_coco, train
+from pose.training_config import TrainingConfig, load_training_config
+
+
+def _parse_value(text: str) -> Any:
+    """A ``--set`` value as TOML (numbers, booleans, lists, quoted strings), else the plain string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> None:
+    """Apply ``SECTION.KEY=VALUE`` assignments (unknown fields are a :class:`UserError` naming them)."""
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or "." not in key:
+            raise UserError(f"--set expects SECTION.KEY=VALUE, got '{assignment}'")
+        section = key.split(".", 1)[0]
+        if not hasattr(cfg, section):
+            raise UserError(f"unknown config section '{section}' in --set {assignment}")
+        override(cfg, key.strip(), _parse_value(value.strip()))
+
+
+def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, console: Console) -> int:
+    """Score ``checkpoint`` on the ``[val]`` set through the inference path; the metrics table goes to stdout."""
+    if not cfg.val.annotations:
+        raise UserError("--evaluate needs val.annotations and val.images (in the config or with --set)")
+    device = resolve_device(cfg.train.device)
+    model = build_pose_model(cfg.model, weights=checkpoint, device=str(device))
+    vcfg = cfg.val
+    metrics = evaluate_on_coco(model, cfg, vcfg.annotations, vcfg.images, vcfg.detections, device, vcfg.max_images,
+                               console)  # fmt: skip
+    out = Console(highlight=False)
+    out.print(f"{checkpoint} on {vcfg.annotations} ({vcfg.images})", markup=False, soft_wrap=True)
+    out.print(summary_table("COCOeval", [(name, f"{metrics[name]:.4f}") for name in METRIC_NAMES]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pose.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="training TOML file (configs/train_*.toml)")
+    parser.add_argument("--resume", nargs="?", const="last", metavar="CKPT",
+                        help="continue training: from OUTPUT_DIR/last.pth, or from CKPT")  # fmt: skip
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="train from random initialisation where pretrained weights are unavailable")  # fmt: skip
+    parser.add_argument("--output-dir", help="override train.output_dir")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--device", help="override train.device (auto, cpu, cuda, cuda:N)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config field, e.g. --set train.lr=1e-3 (repeatable)")  # fmt: skip
+    parser.add_argument("--evaluate", metavar="CKPT",
+                        help="only score checkpoint CKPT on the [val] set (or another: --set val.*)")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    cfg = load_training_config(args.config)
+    override(cfg, "train.output_dir", args.output_dir)
+    override(cfg, "train.epochs", args.epochs)
+    override(cfg, "train.device", args.device)
+    if args.from_scratch:
+        cfg.train.allow_scratch = True
+    apply_overrides(cfg, args.set)
+    console = error_console()
+    if args.evaluate:
+        return evaluate_checkpoint(cfg, args.evaluate, console)
+    result = train(cfg, resume=args.resume, console=console)
+    if result.validations:
+        console.print(f"best val AP {result.best_ap:.4f}; checkpoints in {result.output_dir}", markup=False)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
