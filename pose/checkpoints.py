@@ -33,7 +33,7 @@ from torch import nn
 
 from common.config import ModelConfig
 from common.errors import MissingWeightsError, UserError
-from pose.model import SimpleBaseline
+from pose.model import SimpleBaseline, check_sizes
 from pose.schema import NUM_KEYPOINTS
 
 MMPOSE_RESNET_URL = "https://download.openmmlab.com/mmpose/top_down/resnet/"
@@ -232,14 +232,8 @@ def resolve_weights(spec: str) -> Path | None:
     return path
 
 
-def _check_config(model_cfg: ModelConfig, model: SimpleBaseline, spec: str) -> None:
-    stride = model.output_stride
-    expected = (model_cfg.input_size[0] // stride, model_cfg.input_size[1] // stride)
-    if tuple(model_cfg.heatmap_size) != expected:
-        raise UserError(
-            f"model.heatmap_size {tuple(model_cfg.heatmap_size)} does not match input_size "
-            f"{tuple(model_cfg.input_size)} / output stride {stride} = {expected}"
-        )
+def _check_config(model_cfg: ModelConfig, spec: str) -> None:
+    check_sizes(model_cfg.input_size, model_cfg.heatmap_size, model_cfg.num_deconv)
     entry = REGISTRY.get(spec)
     if entry is None:
         return
@@ -262,7 +256,7 @@ def build_pose_model(model_cfg: ModelConfig, weights: str | None = None, device:
         model = SimpleBaseline(model_cfg.backbone, NUM_KEYPOINTS, model_cfg.deconv_channels, model_cfg.num_deconv)
     except ValueError as err:
         raise UserError(f"model.backbone: {err}") from None
-    _check_config(model_cfg, model, spec)
+    _check_config(model_cfg, spec)
     path = resolve_weights(spec)
     if path is not None:
         state = to_simplebaseline_keys(unwrap_state_dict(read_checkpoint(path), path))

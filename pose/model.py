@@ -12,9 +12,11 @@ import torchvision
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
+from common.errors import UserError
 from pose.schema import NUM_KEYPOINTS
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+TRUNK_STRIDE = 32  # the ResNet trunk's total downsampling
 TRUNK_MODULES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
 
@@ -46,7 +48,7 @@ class SimpleBaseline(nn.Module):
             in_channels = deconv_channels
         self.deconv_layers = nn.Sequential(*layers)
         self.final_layer = nn.Conv2d(in_channels, num_keypoints, kernel_size=1)
-        self.output_stride = 32 // 2**num_deconv
+        self.output_stride = TRUNK_STRIDE // 2**num_deconv
         self._init_head()
 
     def _init_head(self) -> None:
@@ -65,6 +67,19 @@ class SimpleBaseline(nn.Module):
         for name in TRUNK_MODULES:
             x = getattr(self, name)(x)
         return self.final_layer(self.deconv_layers(x))
+
+
+def check_sizes(input_size: tuple[int, int], heatmap_size: tuple[int, int], num_deconv: int = 3) -> None:
+    """Reject an input the trunk cannot divide evenly, or a heatmap size the network does not produce."""
+    if any(side % TRUNK_STRIDE for side in input_size):
+        raise UserError(f"model.input_size {tuple(input_size)}: both sides must be multiples of {TRUNK_STRIDE}")
+    stride = TRUNK_STRIDE // 2**num_deconv
+    expected = (input_size[0] // stride, input_size[1] // stride)
+    if tuple(heatmap_size) != expected:
+        raise UserError(
+            f"model.heatmap_size {tuple(heatmap_size)} does not match input_size {tuple(input_size)} "
+            f"/ output stride {stride} = {expected}"
+        )
 
 
 # ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB order).

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from common.config import Config, load_config
 from common.errors import UserError
+from pose.model import check_sizes
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("step", "cosine")
@@ -104,9 +105,7 @@ def check_training_config(cfg: TrainingConfig) -> None:
     _one_of(cfg.train.loss, LOSSES, "train.loss")
     if not cfg.data.train_annotations or not cfg.data.train_images:
         raise UserError("data.train_annotations and data.train_images must name the training set")
-    stride = 32  # the ResNet trunk's
-    if any(side % stride for side in cfg.model.input_size):
-        raise UserError(f"model.input_size {tuple(cfg.model.input_size)}: both sides must be multiples of {stride}")
+    check_sizes(cfg.model.input_size, cfg.model.heatmap_size, cfg.model.num_deconv)
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
     if bool(cfg.val.annotations) != bool(cfg.val.images):

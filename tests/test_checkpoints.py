@@ -212,3 +212,9 @@ def test_cuda_without_cuda_is_a_user_error() -> None:
         pytest.skip("CUDA is available here")
     with pytest.raises(UserError, match="CUDA is not available"):
         checkpoints.torch_device("cuda")
+
+
+def test_input_sizes_the_trunk_cannot_divide_are_refused() -> None:
+    cfg = ModelConfig(backbone="resnet18", input_size=(48, 64), heatmap_size=(12, 16))
+    with pytest.raises(UserError, match="multiples of 32"):
+        build_pose_model(cfg, weights="")
