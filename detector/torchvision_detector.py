@@ -106,6 +106,13 @@ def _drop_mask_branch(model: nn.Module) -> None:
         heads.mask_roi_pool = heads.mask_head = heads.mask_predictor = None
 
 
+def _drop_keypoint_branch(model: nn.Module) -> None:
+    """Keypoint R-CNN as a box detector: same boxes, no keypoint head run on each of them."""
+    heads = model.roi_heads
+    if heads.has_keypoint():
+        heads.keypoint_roi_pool = heads.keypoint_head = heads.keypoint_predictor = None
+
+
 def person_detections(output: DetectorOutput, cfg: DetectorConfig) -> Detections:
     """One image's torchvision output -> people: score > ``score_threshold``, class-agnostic NMS, top ``max_people``.
 
@@ -171,13 +178,19 @@ def build_model(name: str, weights: str = "", pretrained: bool = True) -> nn.Mod
     return model.eval()
 
 
-def build_detector(cfg: DetectorConfig, device: str = "cpu", pretrained: bool = True) -> PersonDetector:
+def build_detector(
+    cfg: DetectorConfig, device: str = "cpu", pretrained: bool = True, keypoints: bool = True
+) -> PersonDetector:
     """The person detector ``cfg.name`` on ``device``; ``pretrained=False`` is for tests and speed benchmarks only.
 
-    Default weights that are neither cached nor downloadable raise :class:`MissingWeightsError`.
+    ``keypoints=False`` turns Keypoint R-CNN into a plain box detector (when the pose network makes
+    the poses, its keypoint head is wasted work). Default weights that are neither cached nor
+    downloadable raise :class:`MissingWeightsError`.
     """
     target = torch_device(device)
     model = build_model(cfg.name, cfg.weights, pretrained)
+    if not keypoints:
+        _drop_keypoint_branch(model)
     # Dropping low-scoring boxes inside the model gives the same people and skips their keypoint head.
     model.roi_heads.score_thresh = cfg.score_threshold
     return PersonDetector(model, cfg, target)

@@ -146,17 +146,17 @@ def decode_frame(frame: Frame) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_COLOR)
 
 
-def build_timing_detector(cfg: DetectorConfig, device: str) -> tuple[PersonDetector, str]:
+def build_timing_detector(cfg: DetectorConfig, device: str, keypoints: bool = False) -> tuple[PersonDetector, str]:
     """The detector with its pretrained weights when cached, else random weights (timing only).
 
     Random weights are drawn from one fixed seed, so every timing detector of an architecture is the
     same network and finds the same (few) boxes: their time per frame is comparable.
     """
     try:
-        return build_detector(cfg, device, pretrained=True), "pretrained"
+        return build_detector(cfg, device, pretrained=True, keypoints=keypoints), "pretrained"
     except MissingWeightsError:
         torch.manual_seed(0)
-        return build_detector(cfg, device, pretrained=False), "random weights, timing only"
+        return build_detector(cfg, device, pretrained=False, keypoints=keypoints), "random weights, timing only"
 
 
 def run_frame(cfg: Config, estimator: TopDownEstimator, detector: PersonDetector, frame: Frame) -> dict[str, float]:
@@ -221,9 +221,8 @@ def batch_throughput(
 
 def rcnn_end_to_end(cfg: Config, frames: list[Frame]) -> tuple[float, str]:
     """Keypoint R-CNN's own poses, end to end (decode, detect with keypoints), in ms per frame."""
-    detector, weights = build_timing_detector(
-        replace(cfg.detector, name=KEYPOINT_RCNN, weights=""), cfg.inference.device
-    )
+    rcnn_cfg = replace(cfg.detector, name=KEYPOINT_RCNN, weights="")
+    detector, weights = build_timing_detector(rcnn_cfg, cfg.inference.device, keypoints=True)
 
     def run(frame: Frame) -> None:
         detections_to_pose_result(detector.detect(decode_frame(frame)))
@@ -287,7 +286,8 @@ def video_fps(
             figures[f"--track --det-every {det_every}, {name}"] = process_video(
                 open_source(clip), pipeline, options
             ).fps
-    rcnn, _ = build_timing_detector(replace(cfg.detector, name=KEYPOINT_RCNN, weights=""), cfg.inference.device)
+    rcnn_cfg = replace(cfg.detector, name=KEYPOINT_RCNN, weights="")
+    rcnn, _ = build_timing_detector(rcnn_cfg, cfg.inference.device, keypoints=True)
     options = video_options(cfg, track=False)
     report = process_video(open_source(clip), TopDownPipeline(cfg, None, detector=rcnn), options)
     figures["Keypoint R-CNN per frame"] = report.fps

@@ -112,5 +112,7 @@ def build_pipeline(
             raise UserError(f"--pose rcnn needs a keypointrcnn detector, not '{cfg.detector.name}'")
     else:
         estimator = TopDownEstimator(build_pose_model(cfg.model, device=device), cfg, device, optimize=True)
-    detector = build_detector(cfg.detector, device, pretrained_detector) if boxes is None else None
+    detector = None
+    if boxes is None:  # Keypoint R-CNN's keypoint head runs only where its keypoints are the poses
+        detector = build_detector(cfg.detector, device, pretrained_detector, keypoints=estimator is None)
     return TopDownPipeline(cfg, estimator, detector, boxes)

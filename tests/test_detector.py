@@ -255,3 +255,20 @@ def test_rcnn_pose_result_scores_like_torchvision_or_rescored() -> None:
     assert len(detections_to_pose_result(_keypoint_detections().select([]))) == 0
     with pytest.raises(UserError, match="no keypoints"):
         detections_to_pose_result(Detections.empty())
+
+
+def test_keypoint_rcnn_as_a_box_detector_gives_the_same_boxes() -> None:
+    cfg = DetectorConfig(name="keypointrcnn_resnet50_fpn", score_threshold=0.0, max_people=4)
+    frame = np.random.default_rng(0).integers(0, 256, (72, 96, 3), dtype=np.uint8)
+    found = []
+    for keypoints in (True, False):
+        torch.manual_seed(0)
+        detector = build_detector(cfg, pretrained=False, keypoints=keypoints)
+        model = detector.model
+        model.transform.min_size, model.transform.max_size = (96,), 128
+        model.rpn._post_nms_top_n["testing"], model.roi_heads.detections_per_img = 100, 6
+        assert model.roi_heads.has_keypoint() == keypoints
+        found.append(detector.detect(frame))
+    assert found[0].keypoints is not None and found[1].keypoints is None
+    np.testing.assert_allclose(found[1].boxes, found[0].boxes)
+    np.testing.assert_allclose(found[1].scores, found[0].scores)

@@ -24,7 +24,7 @@ def frame() -> np.ndarray:
 def small_cfg() -> Config:
     cfg = Config()
     cfg.model.backbone, cfg.model.weights = "resnet18", ""
-    cfg.model.input_size, cfg.model.heatmap_size = (48, 64), (12, 16)
+    cfg.model.input_size, cfg.model.heatmap_size = (64, 96), (16, 24)
     return cfg
 
 
