@@ -66,8 +66,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (tmp / "dets.json").write_text(json.dumps(boxes))
     config = (CONFIG_DIR / "simplebaseline_res18_256x192.toml").read_text()
     for old, new in (
-        ("input_size = [192, 256]", "input_size = [48, 64]"),
-        ("heatmap_size = [48, 64]", "heatmap_size = [12, 16]"),
+        ("input_size = [192, 256]", "input_size = [64, 96]"),
+        ("heatmap_size = [48, 64]", "heatmap_size = [16, 24]"),
         ("flip_test = true", "flip_test = false"),
     ):
         assert old in config
