@@ -145,8 +145,10 @@ def test_detection_file_of_ground_truth_boxes_equals_gt_boxes_mode(
 def test_detector_mode_runs_offline_with_random_detector_weights(
     synthetic_coco: Path, small_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def random_detector(cfg: DetectorConfig, device: str = "cpu", pretrained: bool = True) -> PersonDetector:
-        return build_detector(cfg, device, pretrained=False)
+    def random_detector(
+        cfg: DetectorConfig, device: str = "cpu", pretrained: bool = True, keypoints: bool = True
+    ) -> PersonDetector:
+        return build_detector(cfg, device, pretrained=False, keypoints=keypoints)
 
     monkeypatch.setattr(pose.pipeline, "build_detector", random_detector)
     argv = ["--ann", str(synthetic_coco / "annotations.json"), "--images", str(synthetic_coco / "images")]
