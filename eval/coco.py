@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
@@ -33,7 +33,7 @@ from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
 from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_poses
 from pose.inference import PoseResult, StageTimer, TopDownEstimator
 from pose.options import add_model_arguments, config_from_args, positive_int
-from pose.pipeline import build_pipeline
+from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import load_results, to_coco_entries
 
 LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted
@@ -175,6 +175,32 @@ def ground_truth_boxes(coco: COCO, image_ids: list[int]) -> dict[int, Detections
     return boxes
 
 
+def person_boxes(
+    coco: COCO, image_ids: list[int], cfg: Config, console: Console, boxes_path: Path | None = None
+) -> Mapping[int, Detections]:
+    """The person boxes to evaluate on: ground truth, or the COCO detection results at ``boxes_path``."""
+    if boxes_path is None:
+        return ground_truth_boxes(coco, image_ids)
+    boxes = load_boxes(boxes_path, min_score=cfg.detector.score_threshold)
+    if not set(boxes) & set(image_ids):
+        warn(console, f"no image id of the annotation file appears in {boxes_path}: nobody will be found")
+    return boxes
+
+
+def run_evaluation(
+    coco: COCO, pipeline: TopDownPipeline, image_ids: list[int], image_dir: Path, console: Console, mode: str
+) -> Evaluation:
+    """``pipeline`` on the images (missing or unreadable ones skipped), scored with COCOeval."""
+    started = time.perf_counter()
+    entries, processed, skipped, _ = predict_images(
+        coco, image_ids, image_dir, pipeline.process, console, pipeline.timer
+    )
+    if not processed:
+        raise UserError(f"none of the {len(image_ids)} images of the annotation file could be read from {image_dir}")
+    metrics = evaluate_keypoints(coco, entries, processed)
+    return Evaluation(mode, metrics, entries, processed, skipped, [], time.perf_counter() - started, pipeline.timer)
+
+
 def evaluate_pipeline(
     coco: COCO,
     cfg: Config,
@@ -187,23 +213,9 @@ def evaluate_pipeline(
 ) -> Evaluation:
     """The top-down pipeline on the images, with person boxes from ``mode``: detector, gt-boxes or boxes."""
     image_ids = selected_image_ids(coco, limit)
-    if mode == "gt-boxes":
-        boxes = ground_truth_boxes(coco, image_ids)
-    elif mode == "boxes":
-        boxes = load_boxes(boxes_path, min_score=cfg.detector.score_threshold)
-        if not set(boxes) & set(image_ids):
-            warn(console, f"no image id of the annotation file appears in {boxes_path}: nobody will be found")
-    else:
-        boxes = None
+    boxes = None if mode == "detector" else person_boxes(coco, image_ids, cfg, console, boxes_path)
     pipeline = build_pipeline(cfg, boxes=boxes, pose=pose)
-    started = time.perf_counter()
-    entries, processed, skipped, _ = predict_images(
-        coco, image_ids, image_dir, pipeline.process, console, pipeline.timer
-    )
-    if not processed:
-        raise UserError(f"none of the {len(image_ids)} images of the annotation file could be read from {image_dir}")
-    metrics = evaluate_keypoints(coco, entries, processed)
-    return Evaluation(mode, metrics, entries, processed, skipped, [], time.perf_counter() - started, pipeline.timer)
+    return run_evaluation(coco, pipeline, image_ids, image_dir, console, mode)
 
 
 def build_parser() -> argparse.ArgumentParser:

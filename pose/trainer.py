@@ -36,9 +36,8 @@ from torch.utils.data import DataLoader
 from common.atomic import atomic_path
 from common.console import warn
 from common.errors import MissingWeightsError, UserError
-from detector.boxes_file import load_boxes
-from eval.coco import ground_truth_boxes, predict_images, selected_image_ids
-from eval.metrics import evaluate_keypoints, load_coco
+from eval.coco import person_boxes, run_evaluation, selected_image_ids
+from eval.metrics import load_coco
 from pose.augment import CropSpec
 from pose.checkpoints import (
     build_pose_model,
@@ -195,20 +194,13 @@ def evaluate_on_coco(
     console = console or Console(stderr=True, highlight=False)
     coco = load_coco(annotations)
     image_ids = selected_image_ids(coco, max_images or None)
-    if detections:
-        boxes = load_boxes(detections, min_score=cfg.detector.score_threshold)
-    else:
-        boxes = ground_truth_boxes(coco, image_ids)
-    estimator = TopDownEstimator(model, cfg, device)
-    pipeline = TopDownPipeline(cfg, estimator, boxes=boxes)
-    entries, processed, skipped, _ = predict_images(
-        coco, image_ids, Path(image_dir), pipeline.process, console, pipeline.timer
-    )
-    if not processed:
-        raise UserError(f"none of the {len(image_ids)} validation images could be read from {image_dir}")
-    if skipped:
+    boxes = person_boxes(coco, image_ids, cfg, console, Path(detections) if detections else None)
+    pipeline = TopDownPipeline(cfg, TopDownEstimator(model, cfg, device), boxes=boxes)
+    evaluation = run_evaluation(coco, pipeline, image_ids, Path(image_dir), console, "validation")
+    if evaluation.skipped:
+        skipped = evaluation.skipped
         warn(console, f"validation skipped {len(skipped)} missing or unreadable images, e.g. {skipped[0][1]}")
-    return evaluate_keypoints(coco, entries, processed)
+    return evaluation.metrics
 
 
 @dataclass
