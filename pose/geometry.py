@@ -36,13 +36,6 @@ def box_to_center_size(
     return centers, sizes
 
 
-def center_size_to_box(centers: ArrayLike, sizes: ArrayLike) -> np.ndarray:
-    """Crop regions back to ``(N, 4)`` xywh boxes."""
-    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
-    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
-    return np.concatenate([centers - sizes / 2.0, sizes], axis=1)
-
-
 def to_normalized(points: ArrayLike, centers: ArrayLike, sizes: ArrayLike) -> np.ndarray:
     """DeepPose normalization of ``(N, K, 2)`` image points: relative to the centre, over the size."""
     points = np.asarray(points, dtype=np.float64)
