@@ -12,7 +12,6 @@ in INPUT). Videos, camera indices and (with --track) folders of frames go to the
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
 from common.images import is_image_path, list_files, read_image
+from common.jsonio import read_json
 from detector.boxes_file import load_boxes
 from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
@@ -68,13 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def annotation_image_ids(path: Path) -> dict[str, int]:
     """``file_name -> id`` from the ``images`` of a COCO annotation file."""
-    if not path.is_file():
-        raise UserError(f"annotation file not found: {path}")
+    dataset = read_json(path, "annotation file")
     try:
-        images = json.loads(path.read_text())["images"]
-        return {str(image["file_name"]): int(image["id"]) for image in images}
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: malformed JSON ({err})") from None
+        return {str(image["file_name"]): int(image["id"]) for image in dataset["images"]}
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{path}: not a COCO annotation file (needs 'images' with 'file_name' and 'id')") from None
 

@@ -8,7 +8,6 @@ entries are kept. An image without entries has no people: :meth:`BoxesByImage.ge
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
+from common.jsonio import read_json
 from detector.detections import Detections
 from pose.schema import PERSON_CATEGORY_ID
 
@@ -56,12 +56,7 @@ def load_boxes(path: str | Path, min_score: float = 0.0) -> BoxesByImage:
     :class:`UserError` naming the file (and the entry's index).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"detection results file not found: {path}")
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from None
+    entries = read_json(path, "detection results file")
     if not isinstance(entries, list):
         raise UserError(f"{path}: expected a list of COCO detection results, got a JSON {type(entries).__name__}")
     rows: dict[int, list[tuple[list[float], float]]] = defaultdict(list)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from common.errors import UserError
+from common.jsonio import read_json
 from pose.inference import PoseResult
 from pose.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
@@ -56,14 +56,7 @@ def validate_entries(entries: Any, source: str, required: tuple[str, ...] = REQU
 
 def load_results(path: str | Path, required: tuple[str, ...] = REQUIRED_FIELDS) -> list[dict[str, Any]]:
     """Read and check a COCO keypoint results file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"results file not found: {path}")
-    try:
-        entries = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: malformed JSON ({err})") from None
-    return validate_entries(entries, str(path), required)
+    return validate_entries(read_json(path, "results file"), str(path), required)
 
 
 def keypoints_array(entries: list[dict[str, Any]]) -> np.ndarray:

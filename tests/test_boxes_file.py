@@ -43,7 +43,7 @@ def test_person_boxes_grouped_per_image_best_first(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('[{"image_id": 1,', "not valid JSON"),
+        ('[{"image_id": 1,', "malformed JSON"),
         ({"annotations": []}, "expected a list of COCO detection results, got a JSON dict"),
         ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}, 3], "entry 1: expected an object"),
         ([{"category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}], "entry 0: 'image_id' must be an integer"),

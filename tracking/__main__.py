@@ -13,7 +13,6 @@ smoothing; gaps of up to --max-gap frames filled with entries marked ``"interpol
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +20,7 @@ from rich.console import Console
 from common.atomic import write_json
 from common.console import summary_table
 from common.errors import UserError, run_cli
+from common.jsonio import read_json
 from pose.options import positive_int
 from tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
 from tracking.online import TrackingConfig
@@ -45,13 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.input.is_file():
-        raise UserError(f"results file not found: {args.input}")
-    try:
-        entries = json.loads(args.input.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{args.input}: malformed JSON ({err})") from None
-    entries = check_entries(entries, str(args.input))
+    entries = check_entries(read_json(args.input, "results file"), str(args.input))
     cfg = TrackingConfig(smooth=not args.no_smooth)
     if args.min_hits is not None:
         cfg.tracker.min_hits = args.min_hits
