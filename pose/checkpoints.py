@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import pickle
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from common.config import ModelConfig
+from common.console import error_console, warn
 from common.errors import MissingWeightsError, UserError
 from pose.model import SimpleBaseline, check_sizes
 from pose.schema import NUM_KEYPOINTS
@@ -90,11 +90,6 @@ REGISTRY: dict[str, RegistryEntry] = {
         "res152_coco_384x288-3860d4c9_20200709.pth", "3860d4c9", "resnet152", (288, 384)
     ),
 }
-
-
-def warn(message: str) -> None:
-    """Print one ``warning: ...`` line on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def _one_line(err: BaseException) -> str:
@@ -215,7 +210,9 @@ def load_checked(
     if unexpected and not allow_extra:
         raise UserError(f"{source}: not a {what} checkpoint: unexpected keys: {_listed(unexpected)}")
     if unexpected:
-        warn(f"{source}: ignored {len(unexpected)} keys the {what} does not have: {_listed(unexpected)}")
+        warn(
+            error_console(), f"{source}: ignored {len(unexpected)} keys the {what} does not have: {_listed(unexpected)}"
+        )
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
 
 
@@ -242,7 +239,10 @@ def _check_config(model_cfg: ModelConfig, spec: str) -> None:
             f"weights '{spec}' are for a {entry.backbone} backbone, but model.backbone is {model_cfg.backbone}"
         )
     if entry.input_size != tuple(model_cfg.input_size):
-        warn(f"weights '{spec}' were trained at input size {entry.input_size}, the config uses {model_cfg.input_size}")
+        warn(
+            error_console(),
+            f"weights '{spec}' were trained at input size {entry.input_size}, the config uses {model_cfg.input_size}",
+        )
 
 
 def build_pose_model(model_cfg: ModelConfig, weights: str | None = None, device: str = "cpu") -> SimpleBaseline:
