@@ -25,12 +25,21 @@ CONFIG_FLAGS = (
 )
 
 
+def _int_at_least(minimum: int, text: str) -> int:
+    value = int(text)
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _int_at_least(1, text)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    return _int_at_least(0, text)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,10 +21,9 @@ from common.atomic import write_json
 from common.console import summary_table
 from common.errors import UserError, run_cli
 from common.jsonio import read_json
-from pose.options import positive_int
+from pose.options import non_negative_int, positive_int
 from tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
 from tracking.online import TrackingConfig
-from tracking.video import non_negative_int
 
 
 def build_parser() -> argparse.ArgumentParser:

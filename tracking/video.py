@@ -39,7 +39,7 @@ from common.errors import UserError
 from detector.boxes_file import load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
-from pose.options import positive_int
+from pose.options import non_negative_int, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
 from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
@@ -278,14 +278,6 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-smooth", action="store_true", help="with --track: keypoints and boxes as estimated")
     group.add_argument("--fps", type=float, metavar="F", help="frame rate of a folder of frames or a camera")
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: an integer of at least 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
 
 
 def video_options(
