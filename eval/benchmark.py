@@ -42,7 +42,6 @@ from common.synthetic import render_scene
 from detector import Detections, PersonDetector, build_detector, detections_to_pose_result
 from eval.metrics import load_coco
 from pose.checkpoints import build_pose_model
-from pose.draw import draw_poses
 from pose.geometry import warp_crops
 from pose.inference import TopDownEstimator
 from pose.pipeline import TopDownPipeline
@@ -57,6 +56,7 @@ BATCH_SIZES = (1, 2, 4, 8, 16)
 # for "this machine's convolution throughput" is the best rate torch reaches on them at batch 8.
 REFERENCE_CONVS = ((64, 64, 48), (128, 32, 24), (256, 16, 12), (512, 8, 6))
 REFERENCE_BATCH = 8
+STAGE_LABELS = {"read": "decode image", "decode": "heatmap decode"}  # pipeline stage -> table row
 KEYPOINT_RCNN = "keypointrcnn_resnet50_fpn"
 FAST_DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"  # also timed in the video part, beside the config's
 
@@ -159,37 +159,37 @@ def build_timing_detector(cfg: DetectorConfig, device: str, keypoints: bool = Fa
         return build_detector(cfg, device, pretrained=False, keypoints=keypoints), "random weights, timing only"
 
 
-def run_frame(cfg: Config, estimator: TopDownEstimator, detector: PersonDetector, frame: Frame) -> dict[str, float]:
-    """Seconds spent in each stage on one frame going through the whole image pipeline."""
-    estimator.timer.seconds.clear()
-    started = time.perf_counter()
-    image = decode_frame(frame)
-    decoded = time.perf_counter()
-    detector.detect(image)
-    detected = time.perf_counter()
-    result = estimator.estimate(image, frame.boxes)
-    estimated = time.perf_counter()
-    draw_poses(image, result, keypoint_threshold=cfg.inference.keypoint_score_threshold)
-    return {
-        "decode image": decoded - started,
-        "detect": detected - decoded,
-        "crop": estimator.timer.seconds["crop"],
-        "pose": estimator.timer.seconds["pose"],
-        "heatmap decode": estimator.timer.seconds["decode"],
-        "draw": time.perf_counter() - estimated,
-    }
+def frame_key(frame_bgr: np.ndarray) -> bytes:
+    """A content hash identifying a decoded frame."""
+    return hashlib.blake2b(frame_bgr.tobytes(), digest_size=16).digest()
 
 
-def stage_times(
-    cfg: Config, estimator: TopDownEstimator, detector: PersonDetector, frames: list[Frame]
-) -> dict[str, float]:
-    """Mean ms per frame of every stage over ``frames`` (after one warm-up frame)."""
-    run_frame(cfg, estimator, detector, frames[0])
-    totals: dict[str, float] = {}
+class TruthFeedingDetector:
+    """Runs a detector network on every frame it is asked about (real time spent), answers with the true boxes."""
+
+    def __init__(self, detector: PersonDetector, truth: dict[bytes, Detections]) -> None:
+        self.detector = detector
+        self.truth = truth
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        self.detector.detect(frame_bgr)
+        return self.truth.get(frame_key(frame_bgr), Detections.empty())
+
+
+def stage_times(pipeline: TopDownPipeline, frames: list[Frame]) -> dict[str, float]:
+    """Mean ms per frame of every stage of the image pipeline over ``frames`` (after one warm-up frame)."""
+
+    def run(frame: Frame) -> None:
+        started = time.perf_counter()
+        image = decode_frame(frame)
+        pipeline.timer.add("read", started)
+        pipeline.draw(image, pipeline.process(image))
+
+    run(frames[0])
+    pipeline.timer.seconds.clear()
     for frame in frames:
-        for stage, seconds in run_frame(cfg, estimator, detector, frame).items():
-            totals[stage] = totals.get(stage, 0.0) + seconds
-    return {stage: 1000.0 * seconds / len(frames) for stage, seconds in totals.items()}
+        run(frame)
+    return {STAGE_LABELS.get(stage, stage): 1000.0 * s / len(frames) for stage, s in pipeline.timer.seconds.items()}
 
 
 def crop_stack(estimator: TopDownEstimator, frames: list[Frame], count: int) -> np.ndarray:
@@ -232,23 +232,6 @@ def rcnn_end_to_end(cfg: Config, frames: list[Frame]) -> tuple[float, str]:
     for frame in frames:
         run(frame)
     return 1000.0 * (time.perf_counter() - started) / len(frames), weights
-
-
-def frame_key(frame_bgr: np.ndarray) -> bytes:
-    """A content hash identifying a decoded frame."""
-    return hashlib.blake2b(frame_bgr.tobytes(), digest_size=16).digest()
-
-
-class TruthFeedingDetector:
-    """Runs a detector network on every frame it is asked about (real time spent), answers with the true boxes."""
-
-    def __init__(self, detector: PersonDetector, truth: dict[bytes, Detections]) -> None:
-        self.detector = detector
-        self.truth = truth
-
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
-        self.detector.detect(frame_bgr)
-        return self.truth.get(frame_key(frame_bgr), Detections.empty())
 
 
 def write_clip(path: Path, frames: int) -> dict[bytes, Detections]:
@@ -330,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     bf16 = TopDownEstimator(estimator.model, bf16_cfg, cfg.inference.device)  # the same optimized copy
     bf16_rate = batch_throughput(bf16, crops, args.repeats, (REFERENCE_BATCH,))[REFERENCE_BATCH]
     detector, detector_weights = build_timing_detector(cfg.detector, cfg.inference.device)
-    stages = stage_times(cfg, estimator, detector, frames)
+    truth = {frame_key(decode_frame(f)): Detections(f.boxes, np.ones(len(f.boxes))) for f in frames}
+    stages = stage_times(TopDownPipeline(cfg, estimator, TruthFeedingDetector(detector, truth)), frames)
     rcnn_ms, rcnn_weights = rcnn_end_to_end(cfg, frames)
 
     people = sum(len(f.boxes) for f in frames) / len(frames)
