@@ -30,6 +30,7 @@ class ModelConfig:
     deconv_channels: int = 256
     num_deconv: int = 3
     weights: str = ""  # registry name, local path, or "" for random initialisation
+    channel_order: str = "rgb"  # of the frames the weights were trained on: "rgb" (MMPose) or "bgr" (official)
 
 
 @dataclass
@@ -46,6 +47,8 @@ class CodecConfig:
     sigma: float = 2.0
     decode: str = "dark"  # "dark" (sub-pixel Taylor step) or "argmax"
     blur_kernel: int = 11
+    # Pixel convention the weights were trained in: "legacy", "udp" or "half_pixel" (see pose/geometry.py).
+    convention: str = "udp"
 
 
 @dataclass
@@ -127,14 +130,19 @@ def config_from_dict(data: dict[str, Any], cls: type = Config, source: str = "co
 def load_config(path: str | Path | None = None, cls: type = Config) -> Any:
     """Read a TOML config (default: the ResNet-50 SimpleBaseline setup) into ``cls``."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
+    return config_from_dict(read_toml(path), cls, str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML file at ``path``; a missing or malformed file is a :class:`UserError`."""
+    path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML ({err})") from None
-    return config_from_dict(data, cls, str(path))
 
 
 def override(cfg: Any, dotted: str, value: Any) -> None:

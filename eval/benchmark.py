@@ -197,7 +197,7 @@ def crop_stack(estimator: TopDownEstimator, frames: list[Frame], count: int) -> 
     crops = []
     for frame in frames:
         centers, sizes = estimator.crop_regions(frame.boxes)
-        crops.extend(warp_crops(decode_frame(frame), centers, sizes, estimator.input_size))
+        crops.extend(warp_crops(decode_frame(frame), estimator.crop_matrices(centers, sizes), estimator.input_size))
     return np.stack([crops[i % len(crops)] for i in range(count)])
 
 

@@ -30,8 +30,9 @@ from common.images import read_image
 from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
-from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_poses
+from eval.oracle import SimulatedNetwork, ground_truth_people, keypoints_outside_crops, oracle_poses
 from pose.inference import PoseResult, StageTimer, TopDownEstimator
+from pose.geometry import CONVENTIONS
 from pose.options import add_model_arguments, config_from_args, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import load_results, to_coco_entries
@@ -142,9 +143,15 @@ def evaluate_results_file(coco: COCO, path: Path, limit: int | None = None) -> E
 
 
 def evaluate_oracle(
-    coco: COCO, cfg: Config, image_dir: Path | None, console: Console, limit: int | None = None
+    coco: COCO,
+    cfg: Config,
+    image_dir: Path | None,
+    console: Console,
+    limit: int | None = None,
+    network: SimulatedNetwork | None = None,
 ) -> Evaluation:
-    """The decoder ceiling under ``cfg``: ground-truth heatmaps through the production path, scored."""
+    """The decoder ceiling under ``cfg``: the heatmaps of a simulated ``network`` (default: a perfect one in
+    ``cfg``'s convention) through the production path, scored."""
     started = time.perf_counter()
     estimator = TopDownEstimator(None, cfg)
     outside = 0
@@ -153,14 +160,20 @@ def evaluate_oracle(
         nonlocal outside
         people = ground_truth_people(coco, image_id)
         outside += keypoints_outside_crops(estimator, people)
-        return oracle_poses(estimator, frame, people)
+        return oracle_poses(estimator, frame, people, network=network, image_id=image_id)
 
     image_ids = selected_image_ids(coco, limit)
     entries, processed, _, blank = predict_images(
         coco, image_ids, image_dir, predict, console, estimator.timer, blank_missing=True
     )
     metrics = evaluate_keypoints(coco, entries, processed)
-    notes = [("labelled keypoints outside their crop", str(outside))]
+    network = network or SimulatedNetwork()
+    notes = [
+        ("labelled keypoints outside their crop", str(outside)),
+        ("convention: decoded / simulated network", f"{cfg.codec.convention} / {network.convention or cfg.codec.convention}"),
+    ]
+    if network.noise > 0:
+        notes.append(("simulated localisation noise", f"{network.noise:g} heatmap px (seed {network.seed})"))
     return Evaluation(
         "oracle", metrics, entries, processed, [], blank, time.perf_counter() - started, estimator.timer, notes
     )
@@ -236,6 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--oracle", action="store_true", help="decoder ceiling: ground-truth heatmaps through the production path"
     )
     add_model_arguments(parser)
+    oracle = parser.add_argument_group("oracle")
+    oracle.add_argument(
+        "--oracle-network",
+        choices=CONVENTIONS,
+        metavar="CONVENTION",
+        help="the convention the simulated network was trained in (default: the setup's, --convention); "
+        "a different one measures what decoding it in the wrong convention costs",
+    )
+    oracle.add_argument(
+        "--oracle-noise",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="Gaussian localisation error of the simulated network, in heatmap pixels (default 0)",
+    )
+    oracle.add_argument("--oracle-seed", type=int, default=0, metavar="N", help="seed of that noise (default 0)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images (by id) only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the ten metrics to this JSON file")
     parser.add_argument("--save-results", type=Path, metavar="PATH", help="write the scored keypoint results (JSON)")
@@ -298,17 +327,22 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, evaluate, print the table and write the requested files."""
     args = build_parser().parse_args(argv)
     mode = mode_of(args)
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, weights_setup=mode not in ("results", "oracle"))
     if args.images is not None and not args.images.is_dir():
         raise UserError(f"image folder not found: {args.images}")
     if args.images is None and mode not in ("results", "oracle"):
         raise UserError(f"--images is required in {mode} mode")
+    if mode != "oracle" and (args.oracle_network or args.oracle_noise):
+        raise UserError("--oracle-network and --oracle-noise go with --oracle")
+    if not np.isfinite(args.oracle_noise) or args.oracle_noise < 0:
+        raise UserError(f"--oracle-noise: expected a finite number of heatmap pixels >= 0, got {args.oracle_noise}")
     coco = load_coco(args.ann)
     console = error_console()
     if mode == "results":
         evaluation = evaluate_results_file(coco, args.results, args.limit)
     elif mode == "oracle":
-        evaluation = evaluate_oracle(coco, cfg, args.images, console, args.limit)
+        network = SimulatedNetwork(args.oracle_network, args.oracle_noise, args.oracle_seed)
+        evaluation = evaluate_oracle(coco, cfg, args.images, console, args.limit, network)
     else:
         evaluation = evaluate_pipeline(coco, cfg, mode, args.images, console, args.limit, args.boxes, args.pose)
     report_skipped(console, evaluation, len(selected_image_ids(coco, args.limit)))

@@ -1,10 +1,12 @@
 """The decoder ceiling: ground-truth heatmaps pushed through the production crop, flip-test and decode path.
 
-In place of the network, :func:`oracle_heatmap_fn` renders each crop's heatmaps from the annotated
-keypoints with the production codec, so everything else — crop regions, flip test, DARK/argmax
+In place of the network, :func:`oracle_heatmap_fn` plays a network trained in a given pixel convention:
+for every crop the estimator actually cut (mirrored ones included) it renders the heatmaps such a
+network would output, with the production codec. Everything else — crop regions, flip test, DARK/argmax
 decoding, the map back to the image, scoring and OKS-NMS — is exactly what inference runs. COCOeval
 of the result is the best AP any network could reach under this configuration; a value well below 1
-points at a geometry or codec bug.
+points at a geometry or codec bug, and a network played in one convention but decoded in another
+shows what that mismatch costs.
 """
 
 from __future__ import annotations
@@ -50,27 +52,51 @@ def ground_truth_people(coco: COCO, image_id: int) -> GroundTruthPeople:
     return GroundTruthPeople(boxes, flat[..., :2], flat[..., 2] > 0)
 
 
-def oracle_heatmap_fn(estimator: TopDownEstimator, people: GroundTruthPeople) -> HeatmapFn:
-    """A stand-in network returning the ground-truth heatmaps of ``people``'s crops (in box order).
+@dataclass(frozen=True)
+class SimulatedNetwork:
+    """How the oracle's stand-in network behaves.
 
-    For the mirrored crops it returns what a perfect network would see there: the mirrored points
-    with left and right swapped, which the production :func:`pose.codec.flip_heatmaps` undoes.
+    ``convention``: the pixel convention it was trained in (``None``: the estimator's own), i.e. where it
+    puts the heatmap peak of a joint it sees at input pixel ``u`` (:func:`pose.geometry.input_to_heatmap`).
+    ``noise``: standard deviation of a Gaussian localisation error, in heatmap pixels, drawn afresh for
+    every crop (plain and mirrored) from a generator seeded with ``seed`` and the image id, so that runs
+    that differ only in the conventions see the same errors.
     """
-    centers, sizes = estimator.crop_regions(people.boxes)
-    heatmap_size = estimator.heatmap_size
-    points = geometry.image_to_crop(people.keypoints, centers, sizes, heatmap_size)
-    mirrored = geometry.flip_crop_points(points, heatmap_size[0])[:, list(FLIP_INDEX)]
-    mirrored_visible = people.visible[:, list(FLIP_INDEX)]
+
+    convention: str | None = None
+    noise: float = 0.0
+    seed: int = 0
+
+
+def oracle_heatmap_fn(
+    estimator: TopDownEstimator, people: GroundTruthPeople, network: SimulatedNetwork | None = None, image_id: int = 0
+) -> HeatmapFn:
+    """A stand-in network returning the heatmaps ``network`` would output for ``people``'s crops (in box order).
+
+    Each crop's keypoints go through the affine that actually cut it (so the mirrored crops too), then
+    through the simulated network's map to heatmap pixels. For a mirrored crop a network sees the
+    person's left side as a right side, so its channels are relabelled left/right, which the
+    production :func:`pose.codec.flip_heatmaps` undoes.
+    """
+    network = network or SimulatedNetwork()
+    convention = network.convention or estimator.convention
     sigma = estimator.cfg.codec.sigma
+    rng = np.random.default_rng([network.seed, image_id])
 
-    plain_maps = codec.encode(points, people.visible, heatmap_size, sigma)[0]
-    mirrored_maps = codec.encode(mirrored, mirrored_visible, heatmap_size, sigma)[0]
-
-    def heatmaps(crops_bgr: np.ndarray, mirrored_crops: np.ndarray) -> np.ndarray:
-        if len(crops_bgr) % len(people) or len(crops_bgr) != len(mirrored_crops):
+    def heatmaps(crops_bgr: np.ndarray, matrices: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+        if len(crops_bgr) % len(people) or not len(crops_bgr) == len(matrices) == len(mirrored):
             raise ValueError(f"oracle got {len(crops_bgr)} crops for {len(people)} people")
         person = np.arange(len(crops_bgr)) % len(people)  # the estimator passes whole copies of the box list
-        return np.where(mirrored_crops[:, None, None, None], mirrored_maps[person], plain_maps[person])
+        matrices = np.asarray(matrices, dtype=np.float64)
+        inputs = np.einsum("nij,nkj->nki", matrices[:, :, :2], people.keypoints[person]) + matrices[:, None, :, 2]
+        points = geometry.input_to_heatmap(inputs, estimator.input_size, estimator.heatmap_size, convention)
+        visible = people.visible[person]
+        relabel = np.where(mirrored[:, None], np.asarray(FLIP_INDEX)[None, :], np.arange(NUM_KEYPOINTS)[None, :])
+        points = np.take_along_axis(points, relabel[..., None], axis=1)
+        visible = np.take_along_axis(visible, relabel, axis=1)
+        if network.noise > 0:
+            points = points + rng.normal(0.0, network.noise, points.shape)
+        return codec.encode(points, visible, estimator.heatmap_size, sigma)[0]
 
     return heatmaps
 
@@ -78,15 +104,19 @@ def oracle_heatmap_fn(estimator: TopDownEstimator, people: GroundTruthPeople) ->
 def keypoints_outside_crops(estimator: TopDownEstimator, people: GroundTruthPeople) -> int:
     """How many labelled keypoints fall outside their person's crop, where no heatmap can place them."""
     centers, sizes = estimator.crop_regions(people.boxes)
-    points = geometry.image_to_crop(people.keypoints, centers, sizes, estimator.heatmap_size)
+    points = geometry.image_to_crop(people.keypoints, centers, sizes, estimator.heatmap_size, estimator.convention)
     _, weights = codec.encode(points, people.visible, estimator.heatmap_size, estimator.cfg.codec.sigma)
     return int(people.visible.sum() - weights.sum())
 
 
 def oracle_poses(
-    estimator: TopDownEstimator, frame_bgr: np.ndarray, people: GroundTruthPeople, nms: bool = True
+    estimator: TopDownEstimator,
+    frame_bgr: np.ndarray,
+    people: GroundTruthPeople,
+    nms: bool = True,
+    network: SimulatedNetwork | None = None,
+    image_id: int = 0,
 ) -> PoseResult:
-    """Poses of ``people`` (box score 1) decoded from their ground-truth heatmaps via ``estimator.estimate``."""
-    return estimator.estimate(
-        frame_bgr, people.boxes, np.ones(len(people)), heatmap_fn=oracle_heatmap_fn(estimator, people), nms=nms
-    )
+    """Poses of ``people`` (box score 1) decoded from ``network``'s heatmaps via ``estimator.estimate``."""
+    heatmap_fn = oracle_heatmap_fn(estimator, people, network, image_id)
+    return estimator.estimate(frame_bgr, people.boxes, np.ones(len(people)), heatmap_fn=heatmap_fn, nms=nms)

@@ -1,8 +1,9 @@
 """One training example from one annotated person: a randomly transformed crop and its heatmap targets.
 
 All geometry goes through :mod:`pose.geometry`: the crop region is the DeepPose box normalization of
-the inference path, then scaled, rotated and mirrored by :func:`pose.geometry.crop_matrix`; the same
-matrix at the heatmap size moves the keypoints, which :func:`pose.codec.encode` renders as targets.
+the inference path, then scaled, rotated and mirrored by :func:`pose.geometry.crop_matrix` in the
+setup's pixel convention; the same matrix at the heatmap size moves the keypoints, which
+:func:`pose.codec.encode` renders as targets.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 from pose import codec, geometry
+from pose.model import in_channel_order
 from pose.schema import FLIP_INDEX, KEYPOINT_NAMES
 from pose.training_config import AugmentConfig
 
@@ -29,6 +31,8 @@ class CropSpec:
     heatmap_size: tuple[int, int]
     padding: float
     sigma: float
+    convention: str = "udp"  # pixel convention of crops and targets (pose/geometry.py)
+    channel_order: str = "rgb"  # of the crops handed to the network
 
     @property
     def aspect_ratio(self) -> float:
@@ -107,7 +111,7 @@ def make_example(
     aug: Augmentation,
     half_body_padding: float = 1.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The crop (``(H, W, 3)`` RGB uint8), heatmaps ``(K, h, w)`` and target weights ``(K,)`` of one person.
+    """The crop (``(H, W, 3)`` uint8 in ``spec.channel_order``), heatmaps ``(K, h, w)`` and target weights ``(K,)`` of one person.
 
     ``keypoints`` ``(K, 2)`` are image pixels, ``visible`` ``(K,)`` marks labelled ones. A flipped
     crop's keypoints are reordered with :data:`pose.schema.FLIP_INDEX` so channel ``k`` stays joint ``k``.
@@ -119,14 +123,14 @@ def make_example(
         if region is not None:
             center, size = region
     size = size * aug.scale
-    to_input = geometry.crop_matrix(center, size, spec.input_size, aug.rotation_deg, aug.flip)
+    to_input = geometry.crop_matrix(center, size, spec.input_size, aug.rotation_deg, aug.flip, spec.convention)
     crop = geometry.warp_crop(image_bgr, to_input, spec.input_size)
     if (aug.brightness, aug.contrast, aug.saturation) != (1.0, 1.0, 1.0):
         crop = jitter_colour(crop, aug)
-    to_heatmap = geometry.crop_matrix(center, size, spec.heatmap_size, aug.rotation_deg, aug.flip)
+    to_heatmap = geometry.crop_matrix(center, size, spec.heatmap_size, aug.rotation_deg, aug.flip, spec.convention)
     points = geometry.apply_affine(keypoints, to_heatmap)
     labelled = np.asarray(visible, dtype=bool)
     if aug.flip:
         points, labelled = points[list(FLIP_INDEX)], labelled[list(FLIP_INDEX)]
     heatmaps, weights = codec.encode(points[None], labelled[None], spec.heatmap_size, spec.sigma)
-    return np.ascontiguousarray(crop[..., ::-1]), heatmaps[0], weights[0]
+    return in_channel_order(crop, spec.channel_order), heatmaps[0], weights[0]

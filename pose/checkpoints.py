@@ -40,54 +40,64 @@ MMPOSE_RESNET_URL = "https://download.openmmlab.com/mmpose/top_down/resnet/"
 # Checkpoint-key prefixes of the public layouts, removed to reach SimpleBaseline's own module names.
 KEY_PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
 SHOWN_KEYS = 3  # how many offending keys an error message lists
-# Plain-data numpy globals that training frameworks leave in checkpoint metadata (e.g. a best score
-# saved as a numpy float); allowed on top of torch's weights-only set. Code-carrying objects stay refused.
+# Plain-data numpy globals that training frameworks leave in checkpoint metadata (a best score saved as
+# a numpy float; mmengine's ``meta.dataset_meta`` with arrays of sigmas and colours), under the module
+# names of numpy 2.x and 1.x, on top of torch's weights-only set. Arrays of numeric dtypes rebuild from
+# their raw bytes; object arrays and anything else that carries code stay refused.
 NUMPY_DATA_GLOBALS = [
     np.dtype,
+    np.ndarray,
     *{type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"},  # numeric dtype classes
     np._core.multiarray.scalar,
     (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # pickled by numpy < 2
+    np._core.multiarray._reconstruct,
+    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
 ]
 
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """A public SimpleBaseline checkpoint: where it lives and the model it fits."""
+    """A public SimpleBaseline checkpoint: where it lives, the model it fits, how it was trained."""
 
     url: str
     sha256_prefix: str
     backbone: str
     input_size: tuple[int, int]  # (width, height)
+    published_ap: float  # COCO val2017 keypoint AP in its model-zoo table
+    convention: str = "legacy"  # pixel convention of its training pipeline (pose/geometry.py)
+    channel_order: str = "rgb"  # of the frames it was trained on
 
     @property
     def file_name(self) -> str:
         return self.url.rsplit("/", 1)[-1]
 
 
-def _mmpose(file_name: str, sha256_prefix: str, backbone: str, input_size: tuple[int, int]) -> RegistryEntry:
-    return RegistryEntry(MMPOSE_RESNET_URL + file_name, sha256_prefix, backbone, input_size)
+def _mmpose(file_name: str, backbone: str, input_size: tuple[int, int], published_ap: float) -> RegistryEntry:
+    sha256_prefix = re.search(r"-([0-9a-f]{8})_", file_name).group(1)
+    return RegistryEntry(MMPOSE_RESNET_URL + file_name, sha256_prefix, backbone, input_size, published_ap)
 
 
 # MMPose's model zoo, configs/body_2d_keypoint/topdown_heatmap/coco/resnet_coco.md (COCO val2017 AP
-# with their person detector: 71.8, 73.1, 72.6, 74.9, 73.5, 75.0).
+# with their person detector). Trained by MMPose's TopdownAffine + MSRAHeatmap (non-UDP) pipeline on
+# RGB frames: the legacy convention.
 REGISTRY: dict[str, RegistryEntry] = {
     "simplebaseline_res50_coco_256x192": _mmpose(
-        "res50_coco_256x192-ec54d7f3_20200709.pth", "ec54d7f3", "resnet50", (192, 256)
+        "res50_coco_256x192-ec54d7f3_20200709.pth", "resnet50", (192, 256), 71.8
     ),
     "simplebaseline_res50_coco_384x288": _mmpose(
-        "res50_coco_384x288-e6f795e9_20200709.pth", "e6f795e9", "resnet50", (288, 384)
+        "res50_coco_384x288-e6f795e9_20200709.pth", "resnet50", (288, 384), 73.1
     ),
     "simplebaseline_res101_coco_256x192": _mmpose(
-        "res101_coco_256x192-6e6babf0_20200708.pth", "6e6babf0", "resnet101", (192, 256)
+        "res101_coco_256x192-6e6babf0_20200708.pth", "resnet101", (192, 256), 72.6
     ),
     "simplebaseline_res101_coco_384x288": _mmpose(
-        "res101_coco_384x288-8c71bdc9_20200709.pth", "8c71bdc9", "resnet101", (288, 384)
+        "res101_coco_384x288-8c71bdc9_20200709.pth", "resnet101", (288, 384), 74.9
     ),
     "simplebaseline_res152_coco_256x192": _mmpose(
-        "res152_coco_256x192-f6e307c2_20200709.pth", "f6e307c2", "resnet152", (192, 256)
+        "res152_coco_256x192-f6e307c2_20200709.pth", "resnet152", (192, 256), 73.5
     ),
     "simplebaseline_res152_coco_384x288": _mmpose(
-        "res152_coco_384x288-3860d4c9_20200709.pth", "3860d4c9", "resnet152", (288, 384)
+        "res152_coco_384x288-3860d4c9_20200709.pth", "resnet152", (288, 384), 75.0
     ),
 }
 
@@ -216,6 +226,14 @@ def load_checked(
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
 
 
+def resolve_local_weights(spec: str) -> Path:
+    """A weights spec that is not a registry name, as an existing file."""
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise UserError(f"pose weights '{spec}' are neither a known name ({', '.join(REGISTRY)}) nor an existing file")
+    return path
+
+
 def resolve_weights(spec: str) -> Path | None:
     """A weights spec as a file: registry names are fetched, paths checked; ``""`` is ``None`` (random)."""
     if not spec:
@@ -223,10 +241,7 @@ def resolve_weights(spec: str) -> Path | None:
     if spec in REGISTRY:
         entry = REGISTRY[spec]
         return fetch_checkpoint(entry.url, entry.sha256_prefix)
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise UserError(f"pose weights '{spec}' are neither a known name ({', '.join(REGISTRY)}) nor an existing file")
-    return path
+    return resolve_local_weights(spec)
 
 
 def _check_config(model_cfg: ModelConfig, spec: str) -> None:

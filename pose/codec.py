@@ -1,6 +1,7 @@
 """Heatmap codec: Gaussian targets with sub-pixel centres, and argmax / DARK decoding.
 
-Coordinates are heatmap pixel coordinates in the convention of :mod:`pose.geometry`.
+Coordinates are heatmap pixel coordinates; :mod:`pose.geometry` maps them to and from the image in
+the pixel convention the network was trained in, which also fixes how a heatmap is mirrored.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve1d
 
+from pose.geometry import mirror
 from pose.schema import FLIP_INDEX
 
 DECODE_METHODS = ("dark", "argmax")
@@ -40,9 +42,10 @@ def encode(
     return heatmaps.astype(np.float32), weights
 
 
-def flip_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
-    """Heatmaps of the mirrored crop, as heatmaps of the original: mirror x and swap left/right."""
-    return heatmaps[..., list(FLIP_INDEX), :, ::-1]
+def flip_heatmaps(heatmaps: np.ndarray, convention: str = "half_pixel") -> np.ndarray:
+    """Heatmaps of the mirrored crop, as heatmaps of the original: mirror x (in ``convention``, see
+    :func:`pose.geometry.mirror`) and swap left/right."""
+    return mirror(heatmaps[..., list(FLIP_INDEX), :, :], -1, convention)
 
 
 def _gaussian_kernel(size: int) -> np.ndarray:

@@ -103,7 +103,8 @@ def load_person_samples(
 
 
 class KeypointDataset(Dataset):
-    """Training examples ``(crop RGB uint8 (H, W, 3), heatmaps (K, h, w), target weights (K,), readable)``.
+    """Training examples ``(crop uint8 (H, W, 3), heatmaps (K, h, w), target weights (K,), readable)``, the
+    crops in the spec's channel order.
 
     Indexed by ``(epoch, index)`` (a plain ``index`` means epoch 0). ``augment`` ``None`` gives the
     plain inference crop. An image that cannot be read gives a blank crop with zero target weights and

@@ -1,6 +1,8 @@
 """Top-down inference for one frame: person boxes -> normalized crops -> heatmaps -> image keypoints.
 
-Frames are OpenCV BGR ``uint8`` arrays; the network sees ImageNet-normalized RGB.
+Frames are OpenCV BGR ``uint8`` arrays; the network sees them ImageNet-normalized in the channel order
+it was trained on (``model.channel_order``). Crops are cut, mirrored for the flip test and decoded in
+the pixel convention the network was trained in (``codec.convention``, see :mod:`pose.geometry`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from torch import nn
 from common.config import Config
 from common.errors import UserError
 from pose import codec, geometry
-from pose.model import inference_copy, to_input_tensor
+from pose.model import in_channel_order, inference_copy, to_input_tensor
 from pose.oks import oks_nms
 from pose.schema import NUM_KEYPOINTS
 
-# (crops (N, H, W, 3) BGR uint8, mirrored (N,) bool) -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
-HeatmapFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
+# -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
+HeatmapFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -92,45 +95,65 @@ class TopDownEstimator:
         self.input_size = tuple(cfg.model.input_size)
         self.heatmap_size = tuple(cfg.model.heatmap_size)
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
+        self.convention = cfg.codec.convention
+        try:
+            geometry.check_convention(self.convention)
+        except ValueError as err:
+            raise UserError(f"codec.convention: {err}") from None
         self.timer = StageTimer()
 
     def crop_regions(self, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """DeepPose crop regions (centres, sizes) for ``(N, 4)`` boxes under this configuration."""
         return geometry.box_to_center_size(boxes_xywh, self.aspect_ratio, self.cfg.crop.padding)
 
+    def crop_matrices(self, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """The image-to-input affines ``(N, 2, 3)`` of the crops of these regions, in this setup's convention."""
+        return geometry.crop_matrices(centers, sizes, self.input_size, self.convention)
+
     @torch.inference_mode()
-    def network_heatmaps(self, crops_bgr: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
-        """Run the network on ``(N, H, W, 3)`` BGR crops in batches of ``inference.batch_size``."""
+    def network_heatmaps(
+        self, crops_bgr: np.ndarray, matrices: np.ndarray | None = None, mirrored: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Run the network on ``(N, H, W, 3)`` BGR crops in batches of ``inference.batch_size``.
+
+        ``matrices`` and ``mirrored`` (see :data:`HeatmapFn`) are not needed: the network sees the pixels."""
         if self.model is None:
             raise RuntimeError("this estimator has no network; pass heatmap_fn to estimate()")
-        del mirrored  # the network sees the mirrored pixels themselves
+        del matrices, mirrored
         outputs = []
         batch_size = max(1, self.cfg.inference.batch_size)
         for start in range(0, len(crops_bgr), batch_size):
-            rgb = np.ascontiguousarray(crops_bgr[start : start + batch_size, :, :, ::-1])
-            inputs = to_input_tensor(torch.from_numpy(rgb).to(self.device))
+            batch = in_channel_order(crops_bgr[start : start + batch_size], self.cfg.model.channel_order)
+            inputs = to_input_tensor(torch.from_numpy(batch).to(self.device))
             if self.optimized:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 outputs.append(self.model(inputs).float().cpu().numpy())
         return np.concatenate(outputs, axis=0)
 
-    def fused_heatmaps(self, crops_bgr: np.ndarray, heatmap_fn: HeatmapFn) -> np.ndarray:
+    def fused_heatmaps(self, crops_bgr: np.ndarray, matrices: np.ndarray, heatmap_fn: HeatmapFn) -> np.ndarray:
         """Heatmaps of the crops, averaged with those of the mirrored crops when flip test is on.
 
-        With flip test, the crops and their mirror images go to ``heatmap_fn`` in one call (one batch).
+        With flip test, the crops and their mirror images (mirrored in the setup's convention, see
+        :func:`pose.geometry.mirror`) go to ``heatmap_fn`` in one call (one batch); the mirrored
+        crops' heatmaps are mirrored back the same way before they are averaged.
         """
         count = len(crops_bgr)
         if not self.cfg.inference.flip_test:
-            return heatmap_fn(crops_bgr, np.zeros(count, dtype=bool))
-        both = np.concatenate([crops_bgr, crops_bgr[:, :, ::-1]])
-        heatmaps = heatmap_fn(both, np.arange(2 * count) >= count)
-        return 0.5 * (heatmaps[:count] + codec.flip_heatmaps(heatmaps[count:]))
+            return heatmap_fn(crops_bgr, matrices, np.zeros(count, dtype=bool))
+        mirrored = geometry.mirror(crops_bgr, 2, self.convention)
+        mirrored_matrices = geometry.mirror_matrix(matrices, self.input_size[0], self.convention)
+        heatmaps = heatmap_fn(
+            np.concatenate([crops_bgr, mirrored]),
+            np.concatenate([matrices, mirrored_matrices]),
+            np.arange(2 * count) >= count,
+        )
+        return 0.5 * (heatmaps[:count] + codec.flip_heatmaps(heatmaps[count:], self.convention))
 
     def heatmaps_to_keypoints(self, heatmaps: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """Decode heatmaps and map the peaks back to the image: ``(N, K, 3)`` x, y, confidence."""
         coords, confidences = codec.decode(heatmaps, self.cfg.codec.decode, self.cfg.codec.blur_kernel)
-        points = geometry.crop_to_image(coords, centers, sizes, self.heatmap_size)
+        points = geometry.crop_to_image(coords, centers, sizes, self.heatmap_size, self.convention)
         return np.concatenate([points, confidences[..., None]], axis=-1)
 
     def estimate(
@@ -152,11 +175,12 @@ class TopDownEstimator:
         box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
         started = time.perf_counter()
         centers, sizes = self.crop_regions(boxes)
-        crops = geometry.warp_crops(frame_bgr, centers, sizes, self.input_size)
+        matrices = self.crop_matrices(centers, sizes)
+        crops = geometry.warp_crops(frame_bgr, matrices, self.input_size)
         self.timer.add("crop", started)
 
         started = time.perf_counter()
-        heatmaps = self.fused_heatmaps(crops, heatmap_fn or self.network_heatmaps)
+        heatmaps = self.fused_heatmaps(crops, matrices, heatmap_fn or self.network_heatmaps)
         self.timer.add("pose", started)
 
         started = time.perf_counter()

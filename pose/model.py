@@ -7,6 +7,7 @@ onto them by prefix (see :mod:`pose.checkpoints`).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torchvision
 from torch import nn
@@ -82,14 +83,26 @@ def check_sizes(input_size: tuple[int, int], heatmap_size: tuple[int, int], num_
         )
 
 
-# ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB order).
+# ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB statistics).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def to_input_tensor(crops_rgb_uint8: torch.Tensor) -> torch.Tensor:
-    """``(B, H, W, 3)`` uint8 RGB crops -> ``(B, 3, H, W)`` float, ImageNet-normalized."""
-    x = crops_rgb_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+CHANNEL_ORDERS = ("rgb", "bgr")
+
+
+def in_channel_order(crops_bgr: np.ndarray, channel_order: str) -> np.ndarray:
+    """``(..., 3)`` BGR crops in the channel order a network was trained on (``"rgb"`` or ``"bgr"``)."""
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"unknown channel order {channel_order!r} (choose from {', '.join(CHANNEL_ORDERS)})")
+    return np.ascontiguousarray(crops_bgr[..., ::-1] if channel_order == "rgb" else crops_bgr)
+
+
+def to_input_tensor(crops_uint8: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 crops -> ``(B, 3, H, W)`` float, ImageNet-normalized.
+
+    The statistics are applied in the given channel order, as the official BGR-trained release did too."""
+    x = crops_uint8.permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

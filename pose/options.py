@@ -7,8 +7,12 @@ from pathlib import Path
 
 from common.config import DEFAULT_CONFIG, Config, load_config, override
 from pose.codec import DECODE_METHODS
+from pose.geometry import CONVENTIONS
 from pose.inference import PRECISIONS
+from pose.model import CHANNEL_ORDERS
 from pose.pipeline import POSE_SOURCES
+from pose.setup import apply_weights_setup, explicit_fields
+from pose.training_config import TrainingConfig
 
 # (argument, config field) pairs: a flag given on the command line overrides the config file.
 CONFIG_FLAGS = (
@@ -22,6 +26,8 @@ CONFIG_FLAGS = (
     ("decode", "codec.decode"),
     ("sigma", "codec.sigma"),
     ("padding", "crop.padding"),
+    ("convention", "codec.convention"),
+    ("channel_order", "model.channel_order"),
 )
 
 
@@ -75,13 +81,34 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
     group.add_argument("--sigma", type=float, metavar="S", help="Gaussian sigma of the heatmaps (heatmap pixels)")
     group.add_argument("--padding", type=float, metavar="P", help="crop padding around the person box")
+    group.add_argument(
+        "--convention",
+        choices=CONVENTIONS,
+        help="pixel convention the pose weights were trained in (default: what the weights record or imply)",
+    )
+    group.add_argument(
+        "--channel-order",
+        choices=CHANNEL_ORDERS,
+        help="channel order of the frames the pose weights were trained on (default: from the weights)",
+    )
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The ``--config`` file (or the default setup) with the command-line overrides applied."""
-    cfg = load_config(args.config)
+def config_from_args(args: argparse.Namespace, weights_setup: bool = True) -> Config:
+    """The ``--config`` file (or the default setup) with the command-line overrides applied.
+
+    A training config is accepted too (its model setup is used). With ``weights_setup`` the setup the
+    pose weights record or imply is merged in (:func:`pose.setup.apply_weights_setup`): a checkpoint
+    of ours runs with no ``--config``, and a setting that contradicts the weights is an error.
+    """
+    cfg = load_config(args.config, cls=TrainingConfig)
+    given = {}
     for name, dotted in CONFIG_FLAGS:
-        override(cfg, dotted, getattr(args, name))
+        value = getattr(args, name)
+        override(cfg, dotted, value)
+        if value is not None:
+            given[dotted] = "--" + name.replace("_", "-")
     if args.no_flip:
         override(cfg, "inference.flip_test", False)
+    if weights_setup and args.pose == "network":
+        apply_weights_setup(cfg, explicit_fields(args.config, given))
     return cfg

@@ -230,7 +230,14 @@ class Trainer:
         report = samples.report(cfg.data.train_annotations, cfg.data.train_images)
         if report and runtime.is_main:
             warn(console, report)
-        spec = CropSpec(tuple(cfg.model.input_size), tuple(cfg.model.heatmap_size), cfg.crop.padding, cfg.codec.sigma)
+        spec = CropSpec(
+            tuple(cfg.model.input_size),
+            tuple(cfg.model.heatmap_size),
+            cfg.crop.padding,
+            cfg.codec.sigma,
+            cfg.codec.convention,
+            cfg.model.channel_order,
+        )
         self.dataset = KeypointDataset(samples.samples, spec, cfg.augment, tcfg.seed)
         self.sampler = EpochSampler(len(self.dataset), tcfg.batch_size, tcfg.seed, runtime.rank, runtime.world_size)
         self.loader = DataLoader(

@@ -138,7 +138,7 @@ def test_warp_crops_matches_single_crops() -> None:
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     centers, sizes = np.array([[40.0, 50.0], [100.5, 70.25]]), np.array([[30.0, 40.0], [60.0, 80.0]])
-    crops = geometry.warp_crops(image, centers, sizes, (24, 32))
+    crops = geometry.warp_crops(image, geometry.crop_matrices(centers, sizes, (24, 32)), (24, 32))
     assert crops.shape == (2, 32, 24, 3)
     for crop, center, size in zip(crops, centers, sizes, strict=True):
         np.testing.assert_array_equal(
