@@ -142,7 +142,7 @@ def apply_weights_setup(cfg: Config, explicit: Mapping[str, str]) -> WeightsSetu
                 f"sets {_value(cfg, dotted)!r} (drop that setting, or use weights trained for it)"
             )
     for dotted, value in setup.implied.items():
-        if dotted not in explicit:
+        if dotted not in explicit and dotted not in setup.recorded:
             _set(cfg, dotted, value)
     return setup
 

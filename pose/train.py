@@ -18,6 +18,7 @@ from common.console import error_console, summary_table
 from common.errors import UserError, run_cli
 from eval.metrics import METRIC_NAMES
 from pose.checkpoints import build_pose_model
+from pose.setup import apply_weights_setup, explicit_fields
 from pose.train_distributed import resolve_device
 from pose.trainer import evaluate_on_coco, train
 from pose.training_config import TrainingConfig, load_training_config
@@ -31,8 +32,10 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> None:
-    """Apply ``SECTION.KEY=VALUE`` assignments (unknown fields are a :class:`UserError` naming them)."""
+def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> dict[str, str]:
+    """Apply ``SECTION.KEY=VALUE`` assignments (unknown fields are a :class:`UserError` naming them);
+    returns the fields set, each with the assignment that set it."""
+    given = {}
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or "." not in key:
@@ -41,14 +44,20 @@ def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> None:
         if not hasattr(cfg, section):
             raise UserError(f"unknown config section '{section}' in --set {assignment}")
         override(cfg, key.strip(), _parse_value(value.strip()))
+        given[key.strip()] = f"--set {assignment}"
+    return given
 
 
-def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, console: Console) -> int:
-    """Score ``checkpoint`` on the ``[val]`` set through the inference path; the metrics table goes to stdout."""
+def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, explicit: dict[str, str], console: Console) -> int:
+    """Score ``checkpoint`` on the ``[val]`` set through the inference path; the metrics table goes to stdout.
+
+    The setup the checkpoint records is used; ``explicit`` settings that contradict it are an error."""
     if not cfg.val.annotations:
         raise UserError("--evaluate needs val.annotations and val.images (in the config or with --set)")
     device = resolve_device(cfg.train.device)
-    model = build_pose_model(cfg.model, weights=checkpoint, device=str(device))
+    cfg.model.weights = checkpoint
+    apply_weights_setup(cfg, explicit)
+    model = build_pose_model(cfg.model, device=str(device))
     vcfg = cfg.val
     metrics = evaluate_on_coco(model, cfg, vcfg.annotations, vcfg.images, vcfg.detections, device, vcfg.max_images,
                                console)  # fmt: skip
@@ -80,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     override(cfg, "train.device", args.device)
     if args.from_scratch:
         cfg.train.allow_scratch = True
-    apply_overrides(cfg, args.set)
+    given = apply_overrides(cfg, args.set)
     console = error_console()
     if args.evaluate:
-        return evaluate_checkpoint(cfg, args.evaluate, console)
+        return evaluate_checkpoint(cfg, args.evaluate, explicit_fields(args.config, given), console)
     result = train(cfg, resume=args.resume, console=console)
     if result.validations:
         console.print(f"best val AP {result.best_ap:.4f}; checkpoints in {result.output_dir}", markup=False)
