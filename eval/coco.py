@@ -31,8 +31,8 @@ from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
 from eval.oracle import SimulatedNetwork, ground_truth_people, keypoints_outside_crops, oracle_poses
-from pose.inference import PoseResult, StageTimer, TopDownEstimator
 from pose.geometry import CONVENTIONS
+from pose.inference import PoseResult, StageTimer, TopDownEstimator
 from pose.options import add_model_arguments, config_from_args, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import load_results, to_coco_entries
@@ -170,7 +170,7 @@ def evaluate_oracle(
     network = network or SimulatedNetwork()
     notes = [
         ("labelled keypoints outside their crop", str(outside)),
-        ("convention: decoded / simulated network", f"{cfg.codec.convention} / {network.convention or cfg.codec.convention}"),
+        ("convention: decoded / simulated", f"{cfg.codec.convention} / {network.convention or cfg.codec.convention}"),
     ]
     if network.noise > 0:
         notes.append(("simulated localisation noise", f"{network.noise:g} heatmap px (seed {network.seed})"))

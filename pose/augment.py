@@ -111,7 +111,7 @@ def make_example(
     aug: Augmentation,
     half_body_padding: float = 1.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The crop (``(H, W, 3)`` uint8 in ``spec.channel_order``), heatmaps ``(K, h, w)`` and target weights ``(K,)`` of one person.
+    """The crop (``(H, W, 3)`` uint8, ``spec.channel_order``), heatmaps ``(K, h, w)``, target weights ``(K,)``.
 
     ``keypoints`` ``(K, 2)`` are image pixels, ``visible`` ``(K,)`` marks labelled ones. A flipped
     crop's keypoints are reordered with :data:`pose.schema.FLIP_INDEX` so channel ``k`` stays joint ``k``.
