@@ -4,7 +4,8 @@ A weights file implies or records part of its model setup:
 
 * a registry entry records its backbone, input size, pixel convention and channel order;
 * one of our training checkpoints records the whole setup it was trained with (``config``): model,
-  crop padding, sigma, convention (files from before conventions were recorded used ``half_pixel``);
+  crop padding, codec (sigma, decoding, convention; files from before conventions were recorded
+  used ``half_pixel``);
 * an MMPose 0.x/1.x file (``backbone.*`` with ``keypoint_head.*`` or ``head.*``) was trained on RGB,
   in the legacy convention unless the config text in its ``meta`` names a UDP codec (then recorded);
 * a file in the official SimpleBaseline / HRNet-repository layout (our module names, no wrapper) was
@@ -38,7 +39,7 @@ ARCHITECTURE_FIELDS = (
     "codec.convention",
 )
 # Fields our training checkpoints record that only tune inference: adopted unless set explicitly.
-TUNING_FIELDS = ("crop.padding", "codec.sigma")
+TUNING_FIELDS = ("crop.padding", "codec.sigma", "codec.decode", "codec.blur_kernel")
 # What a training checkpoint from before conventions and channel orders were recorded was trained with.
 FIRST_VERSION_DEFAULTS = {"codec.convention": "half_pixel", "model.channel_order": "rgb"}
 UDP_CODEC = re.compile(r"UDPHeatmap|use_udp\s*=\s*True|encoding\s*=\s*['\"]UDP['\"]")

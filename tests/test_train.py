@@ -20,6 +20,7 @@ from rich.console import Console
 from common.config import CONFIG_DIR
 from common.errors import MissingWeightsError, UserError, run_cli
 from common.synthetic import make_dataset
+from eval.coco import main as eval_coco_main
 from pose import plot_metrics
 from pose.checkpoints import build_pose_model
 from pose.train import main as train_main
@@ -93,6 +94,12 @@ def test_short_run_drives_loss_down_and_ap_up(synthetic_train: Path, synthetic_c
     model = build_pose_model(cfg.model, weights=str(tmp_path / "run" / "best.pth"))
     again = evaluate_on_coco(model, cfg, cfg.val.annotations, cfg.val.images)
     assert again["AP"] == pytest.approx(result.best_ap, abs=1e-9)
+    # ... and the evaluation CLI scores it the same with no config: the checkpoint carries its setup.
+    scores = tmp_path / "scores.json"
+    best = str(tmp_path / "run" / "best.pth")
+    assert eval_coco_main(["--ann", cfg.val.annotations, "--images", cfg.val.images, "--gt-boxes",
+                           "--pose-weights", best, "--json", str(scores)]) == 0  # fmt: skip
+    assert json.loads(scores.read_text())["AP"] == pytest.approx(result.best_ap, abs=1e-9)
 
     records = plot_metrics.read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert {r["kind"] for r in records} == {"train", "epoch", "val"}
