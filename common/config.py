@@ -42,13 +42,16 @@ class CropConfig:
 
 @dataclass
 class CodecConfig:
-    """Heatmap targets and decoding."""
+    """What the network outputs (heatmaps or SimCC vectors), its targets and decoding."""
 
+    type: str = "heatmap"  # "heatmap" (SimpleBaseline, HRNet, ViTPose) or "simcc" (RTMPose)
     sigma: float = 2.0
     decode: str = "dark"  # "dark" (sub-pixel Taylor step) or "argmax"
     blur_kernel: int = 11
     # Pixel convention the weights were trained in: "legacy", "udp" or "half_pixel" (see pose/geometry.py).
     convention: str = "udp"
+    split_ratio: float = 2.0  # simcc: bins per input pixel
+    simcc_sigma: tuple[float, float] = (4.9, 5.66)  # simcc: Gaussian label sigma (x, y), in bins
 
 
 @dataclass

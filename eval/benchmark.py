@@ -98,7 +98,7 @@ def network_conv_gflops(estimator: TopDownEstimator, crops: np.ndarray, repeats:
     inputs: list[tuple[torch.nn.Module, torch.Tensor]] = []
     convs = [m for m in estimator.model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
     hooks = [m.register_forward_hook(lambda m, args, out: inputs.append((m, args[0]))) for m in convs]
-    estimator.network_heatmaps(crops)
+    estimator.network_outputs(crops)
     for hook in hooks:
         hook.remove()
     flops = sum(count_flops(lambda m=m, x=x: m(x)) for m, x in inputs)
@@ -210,11 +210,11 @@ def batch_throughput(
     """
     times: dict[int, list[float]] = {size: [] for size in sizes}
     for size in sizes:
-        estimator.network_heatmaps(crops[:size])  # warm-up
+        estimator.network_outputs(crops[:size])  # warm-up
     for _ in range(repeats):
         for size in sizes:
             started = time.perf_counter()
-            estimator.network_heatmaps(crops[:size])
+            estimator.network_outputs(crops[:size])
             times[size].append(time.perf_counter() - started)
     return {size: size / min(samples) for size, samples in times.items()}
 
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     estimator = TopDownEstimator(build_pose_model(cfg.model, weights="", device=cfg.inference.device), cfg,
                                  cfg.inference.device, optimize=True)  # fmt: skip
     crops = crop_stack(estimator, frames, max(BATCH_SIZES))
-    flops_per_crop = count_flops(lambda: estimator.network_heatmaps(crops[:1]))
+    flops_per_crop = count_flops(lambda: estimator.network_outputs(crops[:1]))
     throughput = batch_throughput(estimator, crops, args.repeats)
     conv_rate = network_conv_gflops(estimator, crops[:REFERENCE_BATCH], args.repeats)
     bf16_cfg = copy.deepcopy(cfg)

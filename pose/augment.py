@@ -3,7 +3,7 @@
 All geometry goes through :mod:`pose.geometry`: the crop region is the DeepPose box normalization of
 the inference path, then scaled, rotated and mirrored by :func:`pose.geometry.crop_matrix` in the
 setup's pixel convention; the same matrix at the heatmap size moves the keypoints, which
-:func:`pose.codec.encode` renders as targets.
+:func:`pose.codecs.heatmap.encode` renders as targets.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pose import codec, geometry
+from pose import geometry
+from pose.codecs import heatmap
 from pose.model import in_channel_order
 from pose.schema import FLIP_INDEX, KEYPOINT_NAMES
 from pose.training_config import AugmentConfig
@@ -132,5 +133,5 @@ def make_example(
     labelled = np.asarray(visible, dtype=bool)
     if aug.flip:
         points, labelled = points[list(FLIP_INDEX)], labelled[list(FLIP_INDEX)]
-    heatmaps, weights = codec.encode(points[None], labelled[None], spec.heatmap_size, spec.sigma)
+    heatmaps, weights = heatmap.encode(points[None], labelled[None], spec.heatmap_size, spec.sigma)
     return in_channel_order(crop, spec.channel_order), heatmaps[0], weights[0]

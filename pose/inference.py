@@ -18,14 +18,15 @@ from torch import nn
 
 from common.config import Config
 from common.errors import UserError
-from pose import codec, geometry
+from pose import geometry
+from pose.codecs import Outputs, build_codec
 from pose.model import in_channel_order, inference_copy, to_input_tensor
 from pose.oks import oks_nms
 from pose.schema import NUM_KEYPOINTS
 
 # (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
-# -> heatmaps (N, K, h, w); see TopDownEstimator.estimate.
-HeatmapFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# -> the network's outputs (heatmaps (N, K, h, w), or SimCC x and y vectors); see TopDownEstimator.estimate.
+NetworkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Outputs]
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -73,7 +74,7 @@ class StageTimer:
 
 
 class TopDownEstimator:
-    """Runs the single-person heatmap network on every person box of a frame, in one batch."""
+    """Runs the single-person network on every person box of a frame, in one batch."""
 
     def __init__(
         self, model: nn.Module | None, cfg: Config, device: str | torch.device = "cpu", optimize: bool = False
@@ -93,7 +94,7 @@ class TopDownEstimator:
         else:
             self.model = model.to(self.device).eval()
         self.input_size = tuple(cfg.model.input_size)
-        self.heatmap_size = tuple(cfg.model.heatmap_size)
+        self.codec = build_codec(cfg)
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
         self.convention = cfg.codec.convention
         try:
@@ -111,16 +112,16 @@ class TopDownEstimator:
         return geometry.crop_matrices(centers, sizes, self.input_size, self.convention)
 
     @torch.inference_mode()
-    def network_heatmaps(
+    def network_outputs(
         self, crops_bgr: np.ndarray, matrices: np.ndarray | None = None, mirrored: np.ndarray | None = None
-    ) -> np.ndarray:
+    ) -> Outputs:
         """Run the network on ``(N, H, W, 3)`` BGR crops in batches of ``inference.batch_size``.
 
-        ``matrices`` and ``mirrored`` (see :data:`HeatmapFn`) are not needed: the network sees the pixels."""
+        ``matrices`` and ``mirrored`` (see :data:`NetworkFn`) are not needed: the network sees the pixels."""
         if self.model is None:
-            raise RuntimeError("this estimator has no network; pass heatmap_fn to estimate()")
+            raise RuntimeError("this estimator has no network; pass network_fn to estimate()")
         del matrices, mirrored
-        outputs = []
+        batches: list[tuple[np.ndarray, ...]] = []
         batch_size = max(1, self.cfg.inference.batch_size)
         for start in range(0, len(crops_bgr), batch_size):
             batch = in_channel_order(crops_bgr[start : start + batch_size], self.cfg.model.channel_order)
@@ -128,32 +129,34 @@ class TopDownEstimator:
             if self.optimized:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                outputs.append(self.model(inputs).float().cpu().numpy())
-        return np.concatenate(outputs, axis=0)
+                out = self.model(inputs)
+            batches.append(tuple(o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))))
+        return tuple(np.concatenate(parts, axis=0) for parts in zip(*batches, strict=True))
 
-    def fused_heatmaps(self, crops_bgr: np.ndarray, matrices: np.ndarray, heatmap_fn: HeatmapFn) -> np.ndarray:
-        """Heatmaps of the crops, averaged with those of the mirrored crops when flip test is on.
+    def fused_outputs(self, crops_bgr: np.ndarray, matrices: np.ndarray, network_fn: NetworkFn) -> Outputs:
+        """Network outputs of the crops, averaged with those of the mirrored crops when flip test is on.
 
         With flip test, the crops and their mirror images (mirrored in the setup's convention, see
-        :func:`pose.geometry.mirror`) go to ``heatmap_fn`` in one call (one batch); the mirrored
-        crops' heatmaps are mirrored back the same way before they are averaged.
+        :func:`pose.geometry.mirror`) go to ``network_fn`` in one call (one batch); the mirrored
+        crops' outputs are mirrored back the same way (:meth:`Codec.flip_back`) before they are averaged.
         """
         count = len(crops_bgr)
         if not self.cfg.inference.flip_test:
-            return heatmap_fn(crops_bgr, matrices, np.zeros(count, dtype=bool))
+            return network_fn(crops_bgr, matrices, np.zeros(count, dtype=bool))
         mirrored = geometry.mirror(crops_bgr, 2, self.convention)
         mirrored_matrices = geometry.mirror_matrix(matrices, self.input_size[0], self.convention)
-        heatmaps = heatmap_fn(
+        outputs = network_fn(
             np.concatenate([crops_bgr, mirrored]),
             np.concatenate([matrices, mirrored_matrices]),
             np.arange(2 * count) >= count,
         )
-        return 0.5 * (heatmaps[:count] + codec.flip_heatmaps(heatmaps[count:], self.convention))
+        flipped_back = self.codec.flip_back(tuple(o[count:] for o in outputs), self.convention)
+        return tuple(0.5 * (o[:count] + f) for o, f in zip(outputs, flipped_back, strict=True))
 
-    def heatmaps_to_keypoints(self, heatmaps: np.ndarray, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        """Decode heatmaps and map the peaks back to the image: ``(N, K, 3)`` x, y, confidence."""
-        coords, confidences = codec.decode(heatmaps, self.cfg.codec.decode, self.cfg.codec.blur_kernel)
-        points = geometry.crop_to_image(coords, centers, sizes, self.heatmap_size, self.convention)
+    def outputs_to_keypoints(self, outputs: Outputs, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """Decode network outputs and map them back to the image: ``(N, K, 3)`` x, y, confidence."""
+        coords, confidences = self.codec.decode(outputs)
+        points = geometry.crop_to_image(coords, centers, sizes, self.codec.grid_size, self.convention)
         return np.concatenate([points, confidences[..., None]], axis=-1)
 
     def estimate(
@@ -161,12 +164,12 @@ class TopDownEstimator:
         frame_bgr: np.ndarray,
         boxes_xywh: np.ndarray,
         box_scores: np.ndarray | None = None,
-        heatmap_fn: HeatmapFn | None = None,
+        network_fn: NetworkFn | None = None,
         nms: bool = True,
     ) -> PoseResult:
         """Poses of the people in ``boxes_xywh`` (``(N, 4)``, COCO xywh) of one frame.
 
-        ``heatmap_fn`` replaces the network (the oracle renders ground-truth heatmaps); it is
+        ``network_fn`` replaces the network (the oracle renders ground-truth outputs); it is
         called with all of the frame's crops at once, in box order. ``nms`` applies OKS-NMS.
         """
         boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
@@ -180,11 +183,11 @@ class TopDownEstimator:
         self.timer.add("crop", started)
 
         started = time.perf_counter()
-        heatmaps = self.fused_heatmaps(crops, matrices, heatmap_fn or self.network_heatmaps)
+        outputs = self.fused_outputs(crops, matrices, network_fn or self.network_outputs)
         self.timer.add("pose", started)
 
         started = time.perf_counter()
-        keypoints = self.heatmaps_to_keypoints(heatmaps, centers, sizes)
+        keypoints = self.outputs_to_keypoints(outputs, centers, sizes)
         scores = instance_scores(box_scores, keypoints[..., 2], self.cfg.inference.keypoint_score_threshold)
         result = PoseResult(boxes, box_scores, keypoints, scores)
         if nms:

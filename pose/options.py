@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from common.config import DEFAULT_CONFIG, Config, load_config, override
-from pose.codec import DECODE_METHODS
+from pose.codecs import DECODE_METHODS
 from pose.geometry import CONVENTIONS
 from pose.inference import PRECISIONS
 from pose.model import CHANNEL_ORDERS

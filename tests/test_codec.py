@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pose import codec
+from pose.codecs import heatmap as codec
 from pose.geometry import flip_crop_points
 from pose.schema import FLIP_INDEX, FLIP_PAIRS, NUM_KEYPOINTS
 

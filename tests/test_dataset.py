@@ -15,8 +15,9 @@ from common.config import Config
 from common.errors import UserError
 from common.images import read_image
 from common.synthetic import JOINT_COLOURS
-from pose import codec, geometry
+from pose import geometry
 from pose.augment import Augmentation, CropSpec, half_body_region, make_example, sample_augmentation
+from pose.codecs import heatmap as codec
 from pose.dataset import EpochSampler, KeypointDataset, load_person_samples
 from pose.geometry import CONVENTIONS
 from pose.inference import TopDownEstimator

@@ -9,7 +9,7 @@ from torch import nn
 
 from common.config import Config
 from common.errors import UserError
-from pose.codec import encode
+from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
 from pose.model import SimpleBaseline
 from pose.schema import NUM_KEYPOINTS
@@ -108,8 +108,8 @@ def test_bf16_autocast_stays_close_to_fp32(frame: np.ndarray) -> None:
     cfg_bf16.model, cfg_bf16.inference.precision = cfg.model, "bf16"
     half = TopDownEstimator(model, cfg_bf16, optimize=True)
     crops_bgr = np.stack([frame[:128, :96]] * 2)
-    reference = full.network_heatmaps(crops_bgr)
-    lowered = half.network_heatmaps(crops_bgr)
+    (reference,) = full.network_outputs(crops_bgr)
+    (lowered,) = half.network_outputs(crops_bgr)
     assert np.abs(lowered - reference).max() < 0.02 * np.abs(reference).max()
     assert len(half.estimate(frame, boxes)) == 1
 

@@ -11,8 +11,9 @@ from common.config import Config
 from common.console import error_console
 from eval.coco import evaluate_oracle
 from eval.metrics import evaluate_keypoints, load_coco
-from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_heatmap_fn
-from pose import codec, geometry
+from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_network_fn
+from pose import geometry
+from pose.codecs import heatmap as codec
 from pose.geometry import CONVENTIONS
 from pose.inference import TopDownEstimator
 from pose.results import keypoints_array
@@ -43,17 +44,18 @@ def test_oracle_heatmaps_of_mirrored_crops_flip_back_to_the_plain_ones(synthetic
     cfg.codec.convention = convention
     estimator = TopDownEstimator(None, cfg)
     people = ground_truth_people(coco, 1)
-    heatmap_fn = oracle_heatmap_fn(estimator, people)
+    network_fn = oracle_network_fn(estimator, people)
     matrices = estimator.crop_matrices(*estimator.crop_regions(people.boxes))
     mirrored = geometry.mirror_matrix(matrices, cfg.model.input_size[0], convention)
     crops = np.zeros((len(people), 4, 4, 3), dtype=np.uint8)  # the oracle never looks at pixels
-    plain = heatmap_fn(crops, matrices, np.zeros(len(people), dtype=bool))
+    (plain,) = network_fn(crops, matrices, np.zeros(len(people), dtype=bool))
     assert plain.shape == (len(people), 17, 64, 48) and plain.max() > 0.9
-    flipped_back = codec.flip_heatmaps(heatmap_fn(crops, mirrored, np.ones(len(people), dtype=bool)), convention)
+    (mirrored_maps,) = network_fn(crops, mirrored, np.ones(len(people), dtype=bool))
+    flipped_back = codec.flip_heatmaps(mirrored_maps, convention)
     inside = slice(1, None)  # a legacy mirror leaves column 0 without a source
     np.testing.assert_allclose(flipped_back[..., inside], plain[..., inside], atol=1e-6)
     # Both views in one call (as the flip test batches them): the first half plain, the second mirrored.
-    both = heatmap_fn(
+    (both,) = network_fn(
         np.concatenate([crops, crops]), np.concatenate([matrices, mirrored]), np.arange(2 * len(people)) >= len(people)
     )
     np.testing.assert_allclose(both[: len(people)], plain)

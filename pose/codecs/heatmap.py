@@ -6,9 +6,12 @@ the pixel convention the network was trained in, which also fixes how a heatmap 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.ndimage import convolve1d
 
+from pose.codecs.base import Outputs
 from pose.geometry import mirror
 from pose.schema import FLIP_INDEX
 
@@ -108,3 +111,31 @@ def decode(heatmaps: np.ndarray, method: str = "dark", blur_kernel: int = 11) ->
     offsets = np.stack([offset_x, offset_y], axis=-1)
     offsets = np.where(ok[..., None], np.clip(offsets, -1.0, 1.0), 0.0)
     return coords + offsets, scores
+
+
+@dataclass(frozen=True)
+class HeatmapCodec:
+    """Gaussian heatmaps of ``heatmap_size`` (SimpleBaseline, HRNet, ViTPose): one output, ``(N, K, h, w)``."""
+
+    heatmap_size: tuple[int, int]
+    sigma: float = 2.0
+    decode_method: str = "dark"
+    blur_kernel: int = 11
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """The grid the decoded coordinates live on: the heatmap's ``(w, h)``."""
+        return tuple(self.heatmap_size)
+
+    def encode(self, points: np.ndarray, visible: np.ndarray) -> tuple[Outputs, np.ndarray]:
+        """Targets ``((N, K, h, w),)`` and weights ``(N, K)`` for ``(N, K, 2)`` grid points."""
+        heatmaps, weights = encode(points, visible, self.grid_size, self.sigma)
+        return (heatmaps,), weights
+
+    def decode(self, outputs: Outputs) -> tuple[np.ndarray, np.ndarray]:
+        """Grid coordinates ``(N, K, 2)`` and confidences ``(N, K)``."""
+        return decode(outputs[0], self.decode_method, self.blur_kernel)
+
+    def flip_back(self, outputs: Outputs, convention: str) -> Outputs:
+        """The outputs of mirrored crops as outputs of the crops themselves."""
+        return (flip_heatmaps(outputs[0], convention),)
