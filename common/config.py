@@ -22,8 +22,9 @@ DEFAULT_CONFIG = CONFIG_DIR / "simplebaseline_res50_256x192.toml"
 
 @dataclass
 class ModelConfig:
-    """The single-person heatmap network."""
+    """The single-person pose network."""
 
+    family: str = "simplebaseline"  # "simplebaseline" (pose/models/ has one module per family)
     backbone: str = "resnet50"
     input_size: tuple[int, int] = (192, 256)  # (width, height)
     heatmap_size: tuple[int, int] = (48, 64)  # (width, height)

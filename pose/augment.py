@@ -15,7 +15,7 @@ import numpy as np
 
 from pose import geometry
 from pose.codecs import heatmap
-from pose.model import in_channel_order
+from pose.models.inputs import in_channel_order
 from pose.schema import FLIP_INDEX, KEYPOINT_NAMES
 from pose.training_config import AugmentConfig
 

@@ -1,14 +1,13 @@
-"""Pose-network weights: a registry of public SimpleBaseline releases, the torch hub cache, checked loading.
+"""Pose-network weights: public checkpoints through the torch hub cache, checked loading into any family.
 
 ``build_pose_model`` accepts, as ``weights``:
 
-* a registry name (:data:`REGISTRY`): MMPose's SimpleBaseline COCO releases, fetched once into
+* a registry name (:data:`pose.registry.REGISTRY`): MMPose's COCO releases, fetched once into
   ``torch.hub.get_dir()/checkpoints/`` and checked against the sha256 prefix in their file name;
-* a local file: the official release (Xiao et al.; our module names, optionally under
+* a local file: the official SimpleBaseline release (Xiao et al.; our module names, optionally under
   ``state_dict`` and/or with DataParallel's ``module.`` prefix), an MMPose 0.x or 1.x checkpoint
-  (``backbone.*`` for the trunk, ``keypoint_head.*`` (0.x, TopdownHeatmapSimpleHead) or ``head.*``
-  (1.x, HeatmapHead) for ``deconv_layers``/``final_layer``, under ``state_dict`` next to ``meta``),
-  or one of our training checkpoints (``{"model": state_dict, ...}``);
+  (``backbone.*`` for the trunk, ``keypoint_head.*`` (0.x) or ``head.*`` (1.x) for the head, under
+  ``state_dict`` next to ``meta``), or one of our training checkpoints (``{"model": state_dict, ...}``);
 * ``""``: random initialisation.
 
 Every file is read with ``torch.load(..., weights_only=True)``: pickled Python objects are refused.
@@ -22,7 +21,6 @@ import http.client
 import pickle
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +31,9 @@ from torch import nn
 from common.config import ModelConfig
 from common.console import error_console, warn
 from common.errors import MissingWeightsError, UserError
-from pose.model import SimpleBaseline, check_sizes
-from pose.schema import NUM_KEYPOINTS
+from pose.models import FAMILY_NAMES, build_network, family_of_keys
+from pose.registry import REGISTRY
 
-MMPOSE_RESNET_URL = "https://download.openmmlab.com/mmpose/top_down/resnet/"
 # Checkpoint-key prefixes of the public layouts, removed to reach SimpleBaseline's own module names.
 KEY_PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
 SHOWN_KEYS = 3  # how many offending keys an error message lists
@@ -53,53 +50,6 @@ NUMPY_DATA_GLOBALS = [
     np._core.multiarray._reconstruct,
     (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
 ]
-
-
-@dataclass(frozen=True)
-class RegistryEntry:
-    """A public SimpleBaseline checkpoint: where it lives, the model it fits, how it was trained."""
-
-    url: str
-    sha256_prefix: str
-    backbone: str
-    input_size: tuple[int, int]  # (width, height)
-    published_ap: float  # COCO val2017 keypoint AP in its model-zoo table
-    convention: str = "legacy"  # pixel convention of its training pipeline (pose/geometry.py)
-    channel_order: str = "rgb"  # of the frames it was trained on
-
-    @property
-    def file_name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-
-def _mmpose(file_name: str, backbone: str, input_size: tuple[int, int], published_ap: float) -> RegistryEntry:
-    sha256_prefix = re.search(r"-([0-9a-f]{8})_", file_name).group(1)
-    return RegistryEntry(MMPOSE_RESNET_URL + file_name, sha256_prefix, backbone, input_size, published_ap)
-
-
-# MMPose's model zoo, configs/body_2d_keypoint/topdown_heatmap/coco/resnet_coco.md (COCO val2017 AP
-# with their person detector). Trained by MMPose's TopdownAffine + MSRAHeatmap (non-UDP) pipeline on
-# RGB frames: the legacy convention.
-REGISTRY: dict[str, RegistryEntry] = {
-    "simplebaseline_res50_coco_256x192": _mmpose(
-        "res50_coco_256x192-ec54d7f3_20200709.pth", "resnet50", (192, 256), 71.8
-    ),
-    "simplebaseline_res50_coco_384x288": _mmpose(
-        "res50_coco_384x288-e6f795e9_20200709.pth", "resnet50", (288, 384), 73.1
-    ),
-    "simplebaseline_res101_coco_256x192": _mmpose(
-        "res101_coco_256x192-6e6babf0_20200708.pth", "resnet101", (192, 256), 72.6
-    ),
-    "simplebaseline_res101_coco_384x288": _mmpose(
-        "res101_coco_384x288-8c71bdc9_20200709.pth", "resnet101", (288, 384), 74.9
-    ),
-    "simplebaseline_res152_coco_256x192": _mmpose(
-        "res152_coco_256x192-f6e307c2_20200709.pth", "resnet152", (192, 256), 73.5
-    ),
-    "simplebaseline_res152_coco_384x288": _mmpose(
-        "res152_coco_384x288-3860d4c9_20200709.pth", "resnet152", (288, 384), 75.0
-    ),
-}
 
 
 def _one_line(err: BaseException) -> str:
@@ -230,7 +180,10 @@ def resolve_local_weights(spec: str) -> Path:
     """A weights spec that is not a registry name, as an existing file."""
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise UserError(f"pose weights '{spec}' are neither a known name ({', '.join(REGISTRY)}) nor an existing file")
+        raise UserError(
+            f"pose weights '{spec}' are neither a known name (e.g. simplebaseline_res50_coco_256x192, "
+            f"rtmpose_m_coco_256x192; {len(REGISTRY)} in pose/registry.py) nor an existing file"
+        )
     return path
 
 
@@ -244,36 +197,60 @@ def resolve_weights(spec: str) -> Path | None:
     return resolve_local_weights(spec)
 
 
-def _check_config(model_cfg: ModelConfig, spec: str) -> None:
-    check_sizes(model_cfg.input_size, model_cfg.heatmap_size, model_cfg.num_deconv)
-    entry = REGISTRY.get(spec)
-    if entry is None:
-        return
-    if entry.backbone != model_cfg.backbone:
+def to_family_keys(state: Mapping[str, torch.Tensor], family: str) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint's keys to the module names of ``family``'s network.
+
+    SimpleBaseline: official / MMPose 0.x / 1.x keys to the official module names. The other families keep
+    MMPose 1.x's ``backbone.``/``head.`` names: 0.x's ``keypoint_head.`` becomes ``head.``, DataParallel's
+    ``module.`` goes, and so does ``data_preprocessor.*`` (normalisation constants some files carry).
+    """
+    if family == "simplebaseline":
+        return to_simplebaseline_keys(state)
+    renamed = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith("data_preprocessor."):
+            continue
+        if key.startswith("keypoint_head."):
+            key = "head." + key.removeprefix("keypoint_head.")
+        renamed[key] = value
+    return renamed
+
+
+def _drop_class_token_slot(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """A ViT ``pos_embed`` saved with a class-token slot (one position more than the model has) loses slot 0,
+    as mmpretrain does when it loads such a file into a model without a class token."""
+    key = "backbone.pos_embed"
+    expected = model.state_dict().get(key)
+    if expected is not None and key in state and state[key].shape[1] == expected.shape[1] + 1:
+        state[key] = state[key][:, 1:]
+
+
+def _check_family(state: Mapping[str, torch.Tensor], family: str, source: str | Path) -> None:
+    found = family_of_keys(state)
+    if found is not None and found != family:
         raise UserError(
-            f"weights '{spec}' are for a {entry.backbone} backbone, but model.backbone is {model_cfg.backbone}"
-        )
-    if entry.input_size != tuple(model_cfg.input_size):
-        warn(
-            error_console(),
-            f"weights '{spec}' were trained at input size {entry.input_size}, the config uses {model_cfg.input_size}",
+            f"{source}: this is a {FAMILY_NAMES[found]} checkpoint, not a {FAMILY_NAMES[family]} one "
+            f"(use a {found} setup, e.g. --config configs/{found}_*.toml, or set model.family = '{found}')"
         )
 
 
-def build_pose_model(model_cfg: ModelConfig, weights: str | None = None, device: str = "cpu") -> SimpleBaseline:
-    """SimpleBaseline from ``model_cfg`` with ``weights`` (default ``model_cfg.weights``) loaded, in eval mode.
+def build_pose_model(
+    model_cfg: ModelConfig, weights: str | None = None, device: str = "cpu", split_ratio: float = 2.0
+) -> nn.Module:
+    """The network of ``model_cfg`` with ``weights`` (default ``model_cfg.weights``) loaded, in eval mode.
 
     ``weights``: a :data:`REGISTRY` name, a local checkpoint file, or ``""`` for random initialisation.
+    ``split_ratio``: SimCC bins per input pixel (RTMPose).
     """
     spec = model_cfg.weights if weights is None else weights
     target = torch_device(device)
-    try:
-        model = SimpleBaseline(model_cfg.backbone, NUM_KEYPOINTS, model_cfg.deconv_channels, model_cfg.num_deconv)
-    except ValueError as err:
-        raise UserError(f"model.backbone: {err}") from None
-    _check_config(model_cfg, spec)
+    model = build_network(model_cfg, split_ratio)
     path = resolve_weights(spec)
     if path is not None:
-        state = to_simplebaseline_keys(unwrap_state_dict(read_checkpoint(path), path))
-        load_checked(model, state, path, f"SimpleBaseline {model_cfg.backbone}")
+        state = unwrap_state_dict(read_checkpoint(path), path)
+        _check_family(state, model_cfg.family, path)
+        state = to_family_keys(state, model_cfg.family)
+        _drop_class_token_slot(model, state)
+        load_checked(model, state, path, f"{FAMILY_NAMES[model_cfg.family]} {model_cfg.backbone}")
     return model.to(target).eval()

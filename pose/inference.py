@@ -20,7 +20,7 @@ from common.config import Config
 from common.errors import UserError
 from pose import geometry
 from pose.codecs import Outputs, build_codec
-from pose.model import in_channel_order, inference_copy, to_input_tensor
+from pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
 from pose.oks import oks_nms
 from pose.schema import NUM_KEYPOINTS
 

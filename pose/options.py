@@ -9,7 +9,7 @@ from common.config import DEFAULT_CONFIG, Config, load_config, override
 from pose.codecs import DECODE_METHODS
 from pose.geometry import CONVENTIONS
 from pose.inference import PRECISIONS
-from pose.model import CHANNEL_ORDERS
+from pose.models.inputs import CHANNEL_ORDERS
 from pose.pipeline import POSE_SOURCES
 from pose.setup import apply_weights_setup, explicit_fields
 from pose.training_config import TrainingConfig

@@ -111,7 +111,8 @@ def build_pipeline(
         if not cfg.detector.name.startswith("keypointrcnn"):
             raise UserError(f"--pose rcnn needs a keypointrcnn detector, not '{cfg.detector.name}'")
     else:
-        estimator = TopDownEstimator(build_pose_model(cfg.model, device=device), cfg, device, optimize=True)
+        model = build_pose_model(cfg.model, device=device, split_ratio=cfg.codec.split_ratio)
+        estimator = TopDownEstimator(model, cfg, device, optimize=True)
     detector = None
     if boxes is None:  # Keypoint R-CNN's keypoint head runs only where its keypoints are the poses
         detector = build_detector(cfg.detector, device, pretrained_detector, keypoints=estimator is None)

@@ -26,20 +26,24 @@ from typing import Any
 
 from common.config import Config, read_toml
 from common.errors import UserError
-from pose.checkpoints import REGISTRY, read_checkpoint, resolve_local_weights
+from pose.checkpoints import read_checkpoint, resolve_local_weights
+from pose.registry import REGISTRY
 
 # Fields a file may record that decide whether its weights fit: a contradiction is an error.
 ARCHITECTURE_FIELDS = (
+    "model.family",
     "model.backbone",
     "model.input_size",
     "model.heatmap_size",
     "model.deconv_channels",
     "model.num_deconv",
     "model.channel_order",
+    "codec.type",
+    "codec.split_ratio",
     "codec.convention",
 )
 # Fields our training checkpoints record that only tune inference: adopted unless set explicitly.
-TUNING_FIELDS = ("crop.padding", "codec.sigma", "codec.decode", "codec.blur_kernel")
+TUNING_FIELDS = ("crop.padding", "codec.sigma", "codec.simcc_sigma", "codec.decode", "codec.blur_kernel")
 # What a training checkpoint from before conventions and channel orders were recorded was trained with.
 FIRST_VERSION_DEFAULTS = {"codec.convention": "half_pixel", "model.channel_order": "rgb"}
 UDP_CODEC = re.compile(r"UDPHeatmap|use_udp\s*=\s*True|encoding\s*=\s*['\"]UDP['\"]")
@@ -102,15 +106,7 @@ def weights_setup(spec: str) -> WeightsSetup | None:
         return None
     entry = REGISTRY.get(spec)
     if entry is not None:
-        width, height = entry.input_size
-        recorded = {
-            "model.backbone": entry.backbone,
-            "model.input_size": entry.input_size,
-            "model.heatmap_size": (width // 4, height // 4),
-            "model.channel_order": entry.channel_order,
-            "codec.convention": entry.convention,
-        }
-        return WeightsSetup(f"weights '{spec}'", "registry", recorded)
+        return WeightsSetup(f"weights '{spec}'", "registry", entry.setup())
     path = resolve_local_weights(spec)
     return describe_checkpoint(read_checkpoint(path), str(path))
 

@@ -48,7 +48,8 @@ from pose.checkpoints import (
 )
 from pose.dataset import EpochSampler, KeypointDataset, load_person_samples
 from pose.inference import TopDownEstimator
-from pose.model import TRUNK_MODULES, SimpleBaseline, to_input_tensor
+from pose.models.inputs import to_input_tensor
+from pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
 from pose.pipeline import TopDownPipeline
 from pose.train_distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
 from pose.train_progress import Clock, MetricsLog, ProgressDisplay

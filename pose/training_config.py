@@ -11,7 +11,7 @@ from pathlib import Path
 
 from common.config import Config, load_config
 from common.errors import UserError
-from pose.model import check_sizes
+from pose.models.simplebaseline import check_sizes
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("step", "cosine")
@@ -105,6 +105,8 @@ def check_training_config(cfg: TrainingConfig) -> None:
     _one_of(cfg.train.loss, LOSSES, "train.loss")
     if not cfg.data.train_annotations or not cfg.data.train_images:
         raise UserError("data.train_annotations and data.train_images must name the training set")
+    if cfg.model.family != "simplebaseline" or cfg.codec.type != "heatmap":
+        raise UserError("training supports the simplebaseline family with heatmaps (model.family, codec.type)")
     check_sizes(cfg.model.input_size, cfg.model.heatmap_size, cfg.model.num_deconv)
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")

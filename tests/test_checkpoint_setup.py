@@ -21,7 +21,7 @@ from common.config import Config, ModelConfig
 from common.errors import UserError, run_cli
 from pose.checkpoints import build_pose_model, read_checkpoint
 from pose.inference import TopDownEstimator
-from pose.model import SimpleBaseline
+from pose.models import SimpleBaseline
 from pose.results import load_results
 from pose.setup import apply_weights_setup, describe_checkpoint
 from pose.training_config import TrainingConfig

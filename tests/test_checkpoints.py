@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.error
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import torch
 from common.config import ModelConfig
 from common.errors import EXIT_MISSING_WEIGHTS, MissingWeightsError, UserError
 from pose import checkpoints
-from pose.checkpoints import REGISTRY, build_pose_model, fetch_checkpoint, hub_checkpoint_path
-from pose.model import SimpleBaseline
+from pose.checkpoints import build_pose_model, fetch_checkpoint, hub_checkpoint_path
+from pose.models import FAMILIES, SimpleBaseline
+from pose.registry import REGISTRY
 
 CFG = ModelConfig(backbone="resnet18", weights="")
 
@@ -143,19 +145,22 @@ def test_unknown_spec_names_the_registry() -> None:
 def test_config_mismatches_are_errors() -> None:
     with pytest.raises(UserError, match="heatmap_size"):
         build_pose_model(ModelConfig(backbone="resnet18", heatmap_size=(64, 48)), weights="")
-    with pytest.raises(UserError, match="resnet50 backbone, but model.backbone is resnet18"):
-        build_pose_model(CFG, weights="simplebaseline_res50_coco_256x192")
     with pytest.raises(UserError, match="model.backbone"):
         build_pose_model(ModelConfig(backbone="vgg16"), weights="")
 
 
 def test_registry_entries_match_their_file_names() -> None:
+    assert len(REGISTRY) == 36
     for name, entry in REGISTRY.items():
-        assert entry.url.startswith("https://download.openmmlab.com/mmpose/top_down/resnet/")
-        assert f"-{entry.sha256_prefix}_" in entry.file_name
+        assert entry.url.startswith("https://download.openmmlab.com/mmpose/")
+        assert re.fullmatch(r"[0-9a-f]{8}", entry.sha256_prefix) and f"-{entry.sha256_prefix}_" in entry.file_name
         width, height = entry.input_size
         assert f"{height}x{width}" in name and f"{height}x{width}" in entry.file_name
-        assert entry.backbone.removeprefix("resnet") in entry.file_name.split("_")[0]
+        assert entry.family in FAMILIES and entry.backbone in FAMILIES[entry.family]
+        assert name.startswith(entry.family) and 60.0 < entry.published_ap < 80.0
+        # UDP in the name, or ViTPose (trained with UDPHeatmap), exactly where the entry says udp
+        assert (entry.convention == "udp") == ("udp" in entry.file_name or entry.family == "vitpose")
+        assert (entry.codec == "simcc") == (entry.family == "rtmpose") == ("simcc" in entry.file_name)
 
 
 @pytest.fixture

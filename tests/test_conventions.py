@@ -25,9 +25,9 @@ COCO_VAL = Path("annotations") / "person_keypoints_val2017.json"
 INNER = 0.45  # keypoints this far from the crop centre (normalized) are well inside every heatmap
 
 
-def _config(convention: str, flip: bool) -> Config:
+def _config(convention: str, flip: bool, codec: str = "heatmap") -> Config:
     cfg = Config()
-    cfg.codec.convention = convention
+    cfg.codec.convention, cfg.codec.type = convention, codec
     cfg.inference.flip_test = flip
     return cfg
 
@@ -67,20 +67,24 @@ def _assert_exact(bias: np.ndarray, scale: np.ndarray) -> None:
     assert np.abs(scale - 1.0).max() < 0.002, f"scale {scale}"
 
 
+@pytest.mark.parametrize("codec", ["heatmap", "simcc"])
 @pytest.mark.parametrize("flip", [True, False], ids=["flip", "no-flip"])
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_each_convention_decodes_without_bias_on_synthetic_data(
-    synthetic_coco: Path, convention: str, flip: bool
+    synthetic_coco: Path, convention: str, flip: bool, codec: str
 ) -> None:
     coco = load_coco(synthetic_coco / "annotations.json")
-    _assert_exact(*_bias_and_scale(coco, _config(convention, flip), SimulatedNetwork(convention)))
+    _assert_exact(*_bias_and_scale(coco, _config(convention, flip, codec), SimulatedNetwork(convention)))
 
 
+@pytest.mark.parametrize("codec", ["heatmap", "simcc"])
 @pytest.mark.parametrize("flip", [True, False], ids=["flip", "no-flip"])
 @pytest.mark.parametrize("convention", CONVENTIONS)
-def test_each_convention_decodes_without_bias_on_coco_mini(coco_mini: Path, convention: str, flip: bool) -> None:
+def test_each_convention_decodes_without_bias_on_coco_mini(
+    coco_mini: Path, convention: str, flip: bool, codec: str
+) -> None:
     coco = load_coco(coco_mini / COCO_VAL)
-    _assert_exact(*_bias_and_scale(coco, _config(convention, flip), SimulatedNetwork(convention)))
+    _assert_exact(*_bias_and_scale(coco, _config(convention, flip, codec), SimulatedNetwork(convention)))
 
 
 @pytest.mark.parametrize("flip", [True, False], ids=["flip", "no-flip"])

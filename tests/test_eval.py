@@ -15,7 +15,7 @@ from common.errors import run_cli
 from detector.torchvision_detector import PersonDetector, build_detector
 from eval.coco import main
 from eval.metrics import METRIC_NAMES
-from pose.model import SimpleBaseline
+from pose.models import SimpleBaseline
 
 SMALL_MODEL = """\
 [model]

@@ -11,7 +11,7 @@ from common.config import Config
 from common.errors import UserError
 from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
-from pose.model import SimpleBaseline
+from pose.models import SimpleBaseline
 from pose.schema import NUM_KEYPOINTS
 
 

@@ -10,7 +10,7 @@ from common.config import Config
 from common.errors import UserError
 from detector.detections import Detections
 from pose.inference import TopDownEstimator
-from pose.model import SimpleBaseline
+from pose.models import SimpleBaseline
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.schema import NUM_KEYPOINTS
 

@@ -15,7 +15,7 @@ import torch
 import common.atomic
 import run
 from common.errors import run_cli
-from pose.model import SimpleBaseline
+from pose.models import SimpleBaseline
 from pose.results import load_results
 from pose.schema import NUM_KEYPOINTS
 

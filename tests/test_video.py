@@ -19,7 +19,7 @@ import run
 from common.config import CONFIG_DIR, load_config
 from common.errors import run_cli
 from detector.boxes_file import load_boxes
-from pose.model import SimpleBaseline
+from pose.models import SimpleBaseline
 from pose.options import config_from_args
 from pose.pipeline import build_pipeline
 from pose.results import load_results

@@ -1,0 +1,43 @@
+"""What every network's input is: crops in the channel order it was trained on, ImageNet-normalized, and
+the inference copy (batch norms folded, channels-last) the estimator runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.fx.experimental.optimization import fuse
+
+# ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB statistics).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+CHANNEL_ORDERS = ("rgb", "bgr")
+
+
+def in_channel_order(crops_bgr: np.ndarray, channel_order: str) -> np.ndarray:
+    """``(..., 3)`` BGR crops in the channel order a network was trained on (``"rgb"`` or ``"bgr"``)."""
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"unknown channel order {channel_order!r} (choose from {', '.join(CHANNEL_ORDERS)})")
+    return np.ascontiguousarray(crops_bgr[..., ::-1] if channel_order == "rgb" else crops_bgr)
+
+
+def to_input_tensor(crops_uint8: torch.Tensor) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 crops -> ``(B, 3, H, W)`` float, ImageNet-normalized.
+
+    The statistics are applied in the given channel order, as the official BGR-trained release did too."""
+    x = crops_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def inference_copy(model: nn.Module, device: torch.device) -> nn.Module:
+    """A copy of ``model`` for inference: batch norms folded into their convolutions, channels-last.
+
+    The outputs equal the eval-mode model's to float rounding; the original is left untouched (a
+    later change to its weights does not reach the copy).
+    """
+    fused = fuse(model.eval())
+    return fused.to(device=device, memory_format=torch.channels_last).eval()
