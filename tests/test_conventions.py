@@ -20,6 +20,8 @@ from eval.metrics import load_coco
 from eval.oracle import SimulatedNetwork, ground_truth_people, oracle_poses
 from pose.geometry import CONVENTIONS, to_normalized
 from pose.inference import TopDownEstimator
+from pose.registry import REGISTRY
+from pose.setup import apply_weights_setup
 
 COCO_VAL = Path("annotations") / "person_keypoints_val2017.json"
 INNER = 0.45  # keypoints this far from the crop centre (normalized) are well inside every heatmap
@@ -85,6 +87,21 @@ def test_each_convention_decodes_without_bias_on_coco_mini(
 ) -> None:
     coco = load_coco(coco_mini / COCO_VAL)
     _assert_exact(*_bias_and_scale(coco, _config(convention, flip, codec), SimulatedNetwork(convention)))
+
+
+# One registry entry per distinct (codec, convention, input size): every setup the zoo ships.
+SETUPS = sorted({(e.codec, e.convention, e.input_size): name for name, e in REGISTRY.items()}.values())
+
+
+@pytest.mark.parametrize("flip", [True, False], ids=["flip", "no-flip"])
+@pytest.mark.parametrize("name", SETUPS)
+def test_every_registered_setup_decodes_without_bias(synthetic_coco: Path, name: str, flip: bool) -> None:
+    cfg = Config()
+    cfg.model.weights = name
+    apply_weights_setup(cfg, explicit={})  # the registry's setup, nothing downloaded
+    cfg.inference.flip_test = flip
+    coco = load_coco(synthetic_coco / "annotations.json")
+    _assert_exact(*_bias_and_scale(coco, cfg, SimulatedNetwork()))
 
 
 @pytest.mark.parametrize("flip", [True, False], ids=["flip", "no-flip"])
