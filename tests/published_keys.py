@@ -149,7 +149,8 @@ def simplebaseline_keys(backbone: str) -> Shapes:
 
 
 def random_state(shapes: Shapes, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A state dict of these shapes with distinct random values (counters as int64)."""
+    """A state dict of these shapes with distinct random values (counters as int64): for checking where values
+    land, not for running (batch-norm variances may be negative)."""
     generator = torch.Generator().manual_seed(seed)
     return {
         key: torch.randint(0, 1000, shape, generator=generator) if key.endswith("num_batches_tracked")

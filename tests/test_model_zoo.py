@@ -131,3 +131,26 @@ def test_a_checkpoint_of_another_family_names_its_family(file_family: str, setup
     with pytest.raises(UserError, match=f"other.pth: this is a {found} checkpoint, not a") as info:
         build_pose_model(setup_of(setup, weights=str(path)).model)
     assert "\n" not in str(info.value)
+
+
+def test_run_py_with_an_rtmpose_setup(synthetic_coco: Path, tmp_path: Path) -> None:
+    import json
+
+    import run
+    from pose.results import load_results
+
+    weights = tmp_path / "rtmpose-m.pth"
+    torch.manual_seed(0)  # the network's own initialisation: random normal running variances would be negative
+    _save_mmpose(build_network(setup_of("rtmpose_m_aic-coco_256x192").model).state_dict(), weights)
+    annotations = json.loads((synthetic_coco / "annotations.json").read_text())
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 1.0}
+                                for a in annotations["annotations"]]))  # fmt: skip
+    config = Path(__file__).resolve().parent.parent / "configs" / "rtmpose_m_256x192.toml"
+    out = tmp_path / "out"
+    assert run.main([str(synthetic_coco / "images"), "-o", str(out), "--config", str(config), "--pose-weights",
+                     str(weights), "--boxes", str(dets), "--ann", str(synthetic_coco / "annotations.json"),
+                     "--no-draw"]) == 0  # fmt: skip
+    entries = load_results(out / "results.json")
+    assert len(entries) == len(annotations["annotations"])
+    assert all(np.isfinite(e["keypoints"]).all() for e in entries)
