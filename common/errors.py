@@ -8,6 +8,7 @@ from typing import NoReturn
 
 EXIT_USER_ERROR = 1
 EXIT_MISSING_WEIGHTS = 2
+EXIT_BAD_CONFIG = 2  # as argparse's own usage errors
 
 
 class UserError(Exception):
@@ -20,6 +21,12 @@ class MissingWeightsError(UserError):
     """Pretrained weights are neither cached nor downloadable."""
 
     exit_code = EXIT_MISSING_WEIGHTS
+
+
+class ConfigError(UserError):
+    """A config value (TOML file, command-line flag or ``--set``) of the wrong type, range or choice."""
+
+    exit_code = EXIT_BAD_CONFIG
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:

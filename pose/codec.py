@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve1d
 
+from common.config import DECODE_METHODS
 from pose.schema import FLIP_INDEX
-
-DECODE_METHODS = ("dark", "argmax")
 
 
 def encode(

@@ -12,10 +12,10 @@ import torchvision
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
+from common.config import BACKBONES
 from common.errors import UserError
 from pose.schema import NUM_KEYPOINTS
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 TRUNK_STRIDE = 32  # the ResNet trunk's total downsampling
 TRUNK_MODULES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.config import DEFAULT_CONFIG, Config, load_config, override
-from pose.codec import DECODE_METHODS
-from pose.inference import PRECISIONS
+from common.config import DECODE_METHODS, DEFAULT_CONFIG, PRECISION_NAMES, Config, load_config, override
 from pose.pipeline import POSE_SOURCES
 
 # (argument, config field) pairs: a flag given on the command line overrides the config file.
@@ -69,7 +67,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
     group.add_argument(
-        "--precision", choices=tuple(PRECISIONS), help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
+        "--precision", choices=PRECISION_NAMES, help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
     )
     group.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
     group.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
@@ -81,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """The ``--config`` file (or the default setup) with the command-line overrides applied."""
     cfg = load_config(args.config)
     for name, dotted in CONFIG_FLAGS:
-        override(cfg, dotted, getattr(args, name))
+        override(cfg, dotted, getattr(args, name), "--" + name.replace("_", "-"))
     if args.no_flip:
-        override(cfg, "inference.flip_test", False)
+        override(cfg, "inference.flip_test", False, "--no-flip")
     return cfg
