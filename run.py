@@ -28,7 +28,7 @@ from common.console import error_console, items_table, progress_bar, stage_rows,
 from common.errors import UserError, run_cli
 from common.images import is_image_path, list_files, read_image
 from common.jsonio import read_json
-from detector.boxes_file import load_boxes
+from detector.boxes_file import boxes_outside, load_boxes
 from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
 from pose.pipeline import TopDownPipeline, build_pipeline
@@ -158,6 +158,13 @@ def estimate_image(
         report.skip(name, "cannot read or decode the image")
         return []
     pipeline.timer.add("read", read_started)
+    if pipeline.boxes is not None:
+        outside = boxes_outside(pipeline.boxes.get(image_id), frame.shape[1], frame.shape[0])
+        if outside:
+            listed = ", ".join(str(box) for box in outside[:3]) + (" ..." if len(outside) > 3 else "")
+            report.warn(
+                f"{name}: {len(outside)} boxes lie outside its {frame.shape[1]}x{frame.shape[0]} image: {listed}"
+            )
     poses = pipeline.process(frame, image_id)
     report.add(poses)
     if not args.no_draw:
@@ -189,6 +196,8 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
     report.total = len(images)
     image_ids = assign_image_ids(images, annotation_image_ids(args.ann) if args.ann else None)
     boxes = load_boxes(args.boxes, min_score=cfg.detector.score_threshold) if args.boxes else None
+    for problem in boxes.problems if boxes is not None else ():
+        report.warn(problem)
     if boxes is not None and not set(boxes) & {i for i in image_ids if i is not None}:
         report.warn(f"no image id of {root} appears in {args.boxes}: nobody will be found (see --help on image ids)")
     if args.pose == "network" and not cfg.model.weights:

@@ -53,5 +53,5 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(target: str | os.PathLike[str], obj: Any, indent: int | None = None) -> None:
-    """Atomically write ``obj`` as JSON to ``target``."""
-    write_text(target, json.dumps(obj, indent=indent))
+    """Atomically write ``obj`` as strict JSON to ``target`` (a NaN or infinity is a ``ValueError``, never written)."""
+    write_text(target, json.dumps(obj, indent=indent, allow_nan=False))

@@ -14,7 +14,6 @@ import argparse
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from common.config import Config
 from common.console import error_console, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
 from common.images import read_image
+from common.numbers import is_number
 from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
@@ -115,18 +115,12 @@ def predict_images(
     return entries, processed, skipped, blank
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
 def checked_results(coco: COCO, path: Path) -> list[dict[str, Any]]:
-    """A keypoint results file, checked to be numeric and to refer only to images of ``coco``."""
+    """A keypoint results file, checked to hold finite numbers and to refer only to images of ``coco``."""
     entries = load_results(path)
     known = set(coco.getImgIds())
     for i, entry in enumerate(entries):
-        if not _is_number(entry["score"]) or not all(_is_number(v) for v in entry["keypoints"]):
-            raise UserError(f"{path}: entry {i} has non-numeric 'score' or 'keypoints'")
-        if not _is_number(entry["image_id"]) or entry["image_id"] not in known:
+        if not is_number(entry["image_id"]) or entry["image_id"] not in known:
             raise UserError(f"{path}: entry {i} refers to image_id {entry['image_id']!r}, not in the annotation file")
     return entries
 
@@ -182,6 +176,8 @@ def person_boxes(
     if boxes_path is None:
         return ground_truth_boxes(coco, image_ids)
     boxes = load_boxes(boxes_path, min_score=cfg.detector.score_threshold)
+    for problem in boxes.problems:
+        warn(console, problem)
     if not set(boxes) & set(image_ids):
         warn(console, f"no image id of the annotation file appears in {boxes_path}: nobody will be found")
     return boxes

@@ -9,6 +9,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.jsonio import read_json
+from common.numbers import MAX_COORDINATE, is_coordinate, is_number
 from pose.inference import PoseResult
 from pose.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
@@ -18,10 +19,13 @@ REQUIRED_FIELDS = ("image_id", "category_id", "keypoints", "score")
 def to_coco_entries(result: PoseResult, image_id: int, **extra: Any) -> list[dict[str, Any]]:
     """One COCO keypoint result per person (``keypoints`` as x, y, confidence triplets, ``bbox`` xywh).
 
-    ``extra`` fields (e.g. ``file_name``) are added to every entry.
+    ``extra`` fields (e.g. ``file_name``) are added to every entry. A person with a non-finite number
+    (which strict JSON cannot hold) is left out.
     """
     entries = []
-    for i in range(len(result)):
+    finite = np.isfinite(result.keypoints).all(axis=(1, 2)) & np.isfinite(result.boxes).all(axis=1)
+    finite &= np.isfinite(result.scores) & np.isfinite(result.box_scores)
+    for i in np.flatnonzero(finite):
         entries.append(
             {
                 "image_id": int(image_id),
@@ -46,12 +50,28 @@ def validate_entries(entries: Any, source: str, required: tuple[str, ...] = REQU
         missing = [name for name in required if name not in entry]
         if missing:
             raise UserError(f"{source}: entry {i} has no '{missing[0]}' field")
-        keypoints = entry["keypoints"]
-        if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
-            raise UserError(f"{source}: entry {i} 'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers")
-        if "bbox" in required and (not isinstance(entry["bbox"], list) or len(entry["bbox"]) != 4):
-            raise UserError(f"{source}: entry {i} 'bbox' must be [x, y, w, h]")
+        problem = _numbers_problem(entry, "bbox" in required)
+        if problem:
+            raise UserError(f"{source}: entry {i} {problem}")
     return entries
+
+
+def _numbers_problem(entry: dict[str, Any], needs_bbox: bool) -> str | None:
+    """What is wrong with an entry's ``keypoints``, ``score`` and (when required or present) ``bbox``, if anything."""
+    keypoints = entry["keypoints"]
+    if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
+        return f"'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers"
+    if not all(is_coordinate(v) for v in keypoints):
+        return f"'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels"
+    if not is_number(entry["score"]):
+        return f"'score' must be a finite number, got {entry['score']!r}"
+    if "bbox" in entry or needs_bbox:
+        bbox = entry.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            return "'bbox' must be [x, y, w, h]"
+        if not all(is_coordinate(v) for v in bbox):
+            return f"'bbox' must hold finite numbers within {MAX_COORDINATE:g} pixels, got {bbox!r}"
+    return None
 
 
 def load_results(path: str | Path, required: tuple[str, ...] = REQUIRED_FIELDS) -> list[dict[str, Any]]:

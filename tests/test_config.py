@@ -44,8 +44,8 @@ def test_defaults_pass_their_own_checks(cls: type) -> None:
 
 
 def test_choices_match_what_the_code_implements() -> None:
-    assert DETECTOR_NAMES == tuple(ARCHITECTURES)
-    assert PRECISION_NAMES == tuple(PRECISIONS)
+    assert tuple(ARCHITECTURES) == DETECTOR_NAMES
+    assert tuple(PRECISIONS) == PRECISION_NAMES
 
 
 def test_unknown_key_and_section_are_named(tmp_path: Path) -> None:
@@ -144,11 +144,14 @@ def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
     return exit_info.value.code, capsys.readouterr().err
 
 
+THRESHOLD = "--det-threshold [detector] score_threshold: expected a number in [0, 1],"
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (["--det-threshold", "nan"], "--det-threshold [detector] score_threshold: expected a number in [0, 1], got nan"),
-        (["--det-threshold", "1.5"], "--det-threshold [detector] score_threshold: expected a number in [0, 1], got 1.5"),
+        (["--det-threshold", "nan"], f"{THRESHOLD} got nan"),
+        (["--det-threshold", "1.5"], f"{THRESHOLD} got 1.5"),
         (["--padding", "0"], "--padding [crop] padding: expected a number in (0, 10], got 0.0"),
         (["--sigma", "inf"], "--sigma [codec] sigma: expected a number in (0, 100], got inf"),
         (["--device", "gpu"], "--device [inference] device: expected cpu, cuda or cuda:N, got 'gpu'"),

@@ -179,7 +179,15 @@ def test_non_coco_annotation_file(content: str, tmp_path: Path, capsys: pytest.C
         ('[{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3], "score": 1.0}]', "must be a list of 51"),
         (
             '[{"image_id": 1, "category_id": 1, "keypoints": [' + ", ".join(['"a"'] * 51) + '], "score": 1}]',
-            "non-numeric",
+            "'keypoints' must hold finite numbers",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "keypoints": [' + ", ".join(["NaN"] * 51) + '], "score": 1}]',
+            "entry 0 'keypoints' must hold finite numbers",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "keypoints": [' + ", ".join(["1"] * 51) + '], "score": Infinity}]',
+            "entry 0 'score' must be a finite number, got inf",
         ),
         ('[{"image_id": 99999, "category_id": 1, "keypoints": [' + ", ".join(["1"] * 51) + '], "score": 1}]', "99999"),
     ],

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -233,3 +234,35 @@ def test_failed_results_write_keeps_the_earlier_file(
     assert "results.json" in assert_one_error_line(code, err)
     assert (out / "results.json").read_text() == earlier
     assert [p.name for p in out.iterdir()] == ["results.json"]  # no temporary file left behind
+
+
+def test_huge_box_is_one_error_line(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1e308, 0, 1.7e308, 100], "score": 0.9}]))
+    argv = [str(workspace["small"]), "-o", str(tmp_path / "out"), "--config", RES18, "--boxes", str(dets)]
+    code, _, err = run_cli_captured(argv, capsys)
+    assert "entry 0: 'bbox'" in assert_one_error_line(code, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_degenerate_boxes_and_boxes_outside_the_image_are_named(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "1.png"), np.zeros((1, 1, 3), np.uint8))
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [5, 5, 10, 20], "score": 0.9},
+                                {"image_id": 1, "category_id": 1, "bbox": [0, 0, 0, 0], "score": 0.8}]))  # fmt: skip
+    out = tmp_path / "out"
+    argv = [str(folder), "-o", str(out), "--config", RES18, "--pose-weights", str(workspace["weights"]),
+            "--boxes", str(dets), "--no-draw"]  # fmt: skip
+    code, _, err = run_cli_captured(argv, capsys)
+    assert code == 0 and "Traceback" not in err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert f"warning: {dets}: zero-area person boxes find nobody (entry 1)" in warnings
+    assert "warning: 1.png: 2 boxes lie outside its 1x1 image: [5.0, 5.0, 10.0, 20.0], [0.0, 0.0, 0.0, 0.0]" in warnings
+    entries = json.loads((out / "results.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert len(entries) == 2

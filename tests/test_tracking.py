@@ -249,8 +249,10 @@ def test_offline_gives_ids_from_the_start_and_fills_gaps() -> None:
         ([{"image_id": 0, "score": 1.0, "bbox": [0, 0, 1, 1]}], "has no 'keypoints' field"),
         ([{"image_id": "frame1", "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "frame index"),
         ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1]}], "'bbox' must be"),
-        ([{"image_id": 0, "keypoints": ["x"] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "numbers only"),
-        ([{"image_id": 0, "keypoints": [0] * 51, "score": None, "bbox": [0, 0, 1, 1]}], "must be a number"),
+        ([{"image_id": 0, "keypoints": ["x"] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "finite numbers"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": None, "bbox": [0, 0, 1, 1]}], "must be a finite number"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1e308, 1]}], "'bbox' must hold"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": 1, "box_score": 1e400, "bbox": [0, 0, 1, 1]}], "box_score"),
     ],
 )
 def test_bad_results_are_one_clear_error(entries: object, message: str) -> None:

@@ -36,7 +36,7 @@ from rich.console import Console
 from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError
-from detector.boxes_file import load_boxes
+from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
 from pose.options import non_negative_int, positive_int
@@ -315,6 +315,8 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     console = error_console()
     source = open_source(args.input, args.fps)
     boxes = load_boxes(args.boxes, min_score=run_cfg.detector.score_threshold) if args.boxes else None
+    if boxes is not None:
+        warn_about_boxes(boxes, source.size, console)
     if getattr(args, "pose", "network") == "network" and not cfg.model.weights:
         warn(console, "the pose network has random weights (model.weights is empty): its keypoints mean nothing")
     pipeline = build_pipeline(run_cfg, boxes=boxes, pose=getattr(args, "pose", "network"))
@@ -326,6 +328,16 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
         raise UserError(f"no frame of {source.name} could be processed")
     print_video_summary(report, out, video)
     return 0
+
+
+def warn_about_boxes(boxes: BoxesByImage, size: tuple[int, int], console: Console) -> None:
+    """Warn about the boxes file's problems and the frames whose boxes miss a frame of ``size``."""
+    for problem in boxes.problems:
+        warn(console, problem)
+    frames = sorted(i for i, detections in boxes.items() if boxes_outside(detections, *size))
+    if frames:
+        listed = ", ".join(str(i) for i in frames[:5]) + (" ..." if len(frames) > 5 else "")
+        warn(console, f"boxes of {len(frames)} frames lie outside the {size[0]}x{size[1]} frame (frames {listed})")
 
 
 def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> None:

@@ -236,7 +236,7 @@ class ResultsWriter:
 
     def write(self, entries: list[dict[str, Any]]) -> None:
         for entry in entries:
-            self._file.write(("," if self._count else "") + "\n" + json.dumps(entry))
+            self._file.write(("," if self._count else "") + "\n" + json.dumps(entry, allow_nan=False))
             self._count += 1
 
     def _finish(self) -> None:
