@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from common.atomic import atomic_path, write_json
+from common.atomic import atomic_path, check_writable_folder, write_json
 from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
@@ -34,6 +34,7 @@ from pose.options import add_model_arguments, config_from_args
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
 from tracking.video import add_video_arguments, is_video_input, run_video
+from tracking.video_io import is_camera_index
 
 IMAGE_ID_RULE = """\
 image ids (the image_id of each result, and the key into --boxes):
@@ -178,8 +179,6 @@ def estimate_image(
 def run_images(args: argparse.Namespace, cfg: Config) -> int:
     """Estimate the poses in ``args.input`` (an image or a folder) and write ``args.out``."""
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path exists and is not a folder: {out}")
     root: Path = args.input
     base = root if root.is_dir() else root.parent
     own_outputs = ((out / "images").resolve(), (out / "results.json").resolve())
@@ -230,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the image or the video mode."""
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if not args.input.exists() and not is_camera_index(args.input):
+        raise UserError(f"no such file or folder: {args.input}")
+    check_writable_folder(args.out)  # before any work: a run must not lose everything at the end
     if args.track or is_video_input(args.input):
         return run_video(args, cfg)
     return run_images(args, cfg)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common.errors import UserError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -37,6 +39,22 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable_folder(folder: str | os.PathLike[str]) -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it, before any work is done.
+
+    A path that is a file, or a folder that cannot be created or written, is a :class:`UserError`.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output path exists and is not a folder: {folder}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UserError(f"cannot write to the output folder {folder}: {err.strerror or err}") from None
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
 
-from common.atomic import write_json
+from common.atomic import check_writable_folder, write_json
 from common.config import Config
 from common.console import error_console, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"image folder not found: {args.images}")
     if args.images is None and mode not in ("results", "oracle"):
         raise UserError(f"--images is required in {mode} mode")
+    for output in (args.json, args.save_results):
+        if output is not None:
+            check_writable_folder(output.parent)  # before the evaluation, not after it
     coco = load_coco(args.ann)
     console = error_console()
     if mode == "results":

@@ -266,3 +266,16 @@ def test_degenerate_boxes_and_boxes_outside_the_image_are_named(
     assert "warning: 1.png: 2 boxes lie outside its 1x1 image: [5.0, 5.0, 10.0, 20.0], [0.0, 0.0, 0.0, 0.0]" in warnings
     entries = json.loads((out / "results.json").read_text(), parse_constant=lambda name: pytest.fail(name))
     assert len(entries) == 2
+
+
+def test_unwritable_output_fails_before_any_work(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pipeline was built before the output folder was checked")
+
+    monkeypatch.setattr(run, "build_pipeline", no_work)
+    (tmp_path / "file").write_text("")
+    for out in (tmp_path / "file", tmp_path / "file" / "out"):
+        code, _, err = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-draw"], capsys)
+        assert str(out) in assert_one_error_line(code, err)

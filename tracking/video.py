@@ -306,8 +306,6 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "ann", None):
         raise UserError("--ann applies to image folders; video frames are numbered from 0")
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path exists and is not a folder: {out}")
     if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
         raise UserError("--det-every, --trails and --no-smooth need --track")
     options = video_options(cfg, args.track, args.det_every, args.trails, args.max_frames, not args.no_smooth)
