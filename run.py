@@ -76,14 +76,35 @@ def annotation_image_ids(path: Path) -> dict[str, int]:
         raise UserError(f"{path}: not a COCO annotation file (needs 'images' with 'file_name' and 'id')") from None
 
 
+def _numeric_ids(relative: Sequence[Path]) -> list[int] | None:
+    """The file name stems as ids, if every one is a distinct integer."""
+    stems = [p.stem for p in relative]
+    if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+        return [int(s) for s in stems]
+    return None
+
+
 def assign_image_ids(relative: Sequence[Path], ann_ids: dict[str, int] | None = None) -> list[int | None]:
     """The image id of each relative path (see ``IMAGE_ID_RULE``); ``None``: not in the annotation file."""
     if ann_ids is not None:
         return [ann_ids.get(p.as_posix(), ann_ids.get(p.name)) for p in relative]
-    stems = [p.stem for p in relative]
-    if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
-        return [int(s) for s in stems]
-    return list(range(1, len(relative) + 1))
+    return _numeric_ids(relative) or list(range(1, len(relative) + 1))
+
+
+def image_id_rule(relative: Sequence[Path], with_ann: bool) -> tuple[str, str | None]:
+    """The id rule :func:`assign_image_ids` applies (for the summary), and a warning where it is a surprise:
+    some file names are numbers, but not all of them, or not distinct, so none of the numbers is used."""
+    if with_ann:
+        return "from --ann", None
+    if _numeric_ids(relative) is not None:
+        return "file name numbers", None
+    rule = "1..N in sorted path order"
+    numeric = [p for p in relative if p.stem.isdigit()]
+    if not numeric:
+        return rule, None
+    others = [p for p in relative if not p.stem.isdigit()]
+    why = f"{len(others)} of {len(relative)} names are not (e.g. {others[0].as_posix()})" if others else "some repeat"
+    return rule, f"image ids are {rule}, not the numbers in the file names: {why}"
 
 
 @dataclass
@@ -99,6 +120,7 @@ class BatchReport:
     people: int = 0
     scores: list[float] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    id_rule: str = ""
 
     def warn(self, message: str) -> None:
         """Print a one-line warning now."""
@@ -135,6 +157,7 @@ def print_summary(report: BatchReport, timer_seconds: dict[str, float], elapsed:
         ("people found", str(report.people)),
         ("mean instance score", mean_score),
         ("skipped files", str(len(report.skipped))),
+        ("image ids", report.id_rule),
         *stage_rows(timer_seconds, report.processed),
         ("throughput", f"{report.processed / max(elapsed, 1e-9):.2f} images/s"),
         ("results", str(out / "results.json")),
@@ -194,6 +217,9 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
         raise UserError(f"no images found in {root}")
     report.total = len(images)
     image_ids = assign_image_ids(images, annotation_image_ids(args.ann) if args.ann else None)
+    report.id_rule, surprise = image_id_rule(images, args.ann is not None)
+    if surprise:
+        report.warn(surprise)
     boxes = load_boxes(args.boxes, min_score=cfg.detector.score_threshold) if args.boxes else None
     for problem in boxes.problems if boxes is not None else ():
         report.warn(problem)
@@ -230,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
     if not args.input.exists() and not is_camera_index(args.input):
-        raise UserError(f"no such file or folder: {args.input}")
+        raise UserError(f"no such file, folder or camera: {args.input}")
     check_writable_folder(args.out)  # before any work: a run must not lose everything at the end
     if args.track or is_video_input(args.input):
         return run_video(args, cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from common.config import DECODE_METHODS, DEFAULT_CONFIG, PRECISION_NAMES, Config, load_config, override
@@ -38,6 +39,14 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer of at least 0."""
     return _int_at_least(0, text)
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number greater than 0 (not nan, not inf)."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -86,13 +86,16 @@ def test_folder_with_ground_truth_boxes(workspace: dict[str, Path], tmp_path: Pa
         assert annotated is not None and annotated.shape == cv2.imread(str(workspace["images"] / name)).shape
 
 
-def test_image_ids_without_ann_follow_sorted_order(workspace: dict[str, Path], tmp_path: Path) -> None:
+def test_image_ids_without_ann_follow_sorted_order(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert run.main([*base_args(workspace, out, workspace["small"]), "--no-draw", "--no-flip"]) == 0
     entries = load_results(out / "results.json")
     names = sorted(p.name for p in workspace["small"].iterdir())
     assert {(e["file_name"], e["image_id"]) for e in entries} == {(n, i + 1) for i, n in enumerate(names)}
     assert not (out / "images").exists()
+    assert "1..N in sorted path order" in capsys.readouterr().out  # the rule, in the summary
 
 
 def test_single_image_input(workspace: dict[str, Path], tmp_path: Path) -> None:
@@ -126,6 +129,28 @@ def test_subprocess_run(workspace: dict[str, Path], tmp_path: Path) -> None:
 )
 def test_assign_image_ids(stems: list[str], expected: list[int]) -> None:
     assert run.assign_image_ids([Path(f"{s}.jpg") for s in stems]) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "rule", "warning"),
+    [
+        (["000000000785.jpg", "000000397133.jpg"], "file name numbers", None),
+        (["b.jpg", "a.jpg"], "1..N in sorted path order", None),
+        (
+            ["7.jpg", "x.jpg"],
+            "1..N in sorted path order",
+            "not the numbers in the file names: 1 of 2 names are not (e.g. x.jpg)",
+        ),
+        (["a/7.jpg", "b/07.jpg"], "1..N in sorted path order", "not the numbers in the file names: some repeat"),
+    ],
+)
+def test_image_id_rule_is_stated_and_a_mixed_folder_warned_about(
+    names: list[str], rule: str, warning: str | None
+) -> None:
+    stated, surprise = run.image_id_rule([Path(n) for n in names], with_ann=False)
+    assert stated == rule
+    assert surprise == warning or (warning is not None and surprise.endswith(warning))
+    assert run.image_id_rule([Path(n) for n in names], with_ann=True) == ("from --ann", None)
 
 
 def test_assign_image_ids_from_annotations() -> None:

@@ -222,7 +222,7 @@ def bad_inputs(tmp_path: Path) -> list[tuple[Path, str]]:
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "text.mp4").write_text("this is not a video")
     return [
-        (tmp_path / "missing.mp4", "no such video, camera or folder"),
+        (tmp_path / "missing.mp4", "no such file, folder or camera"),
         (tmp_path / "empty.mp4", "empty.mp4"),
         (tmp_path / "text.mp4", "text.mp4"),
     ]
@@ -246,6 +246,9 @@ def test_bad_video_options(clip: dict, tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1 and "need --track" in err
     code, err = run_cli_captured([video, "-o", str(tmp_path), "--track", "--det-every", "0", *model_args(clip)], capsys)
     assert code == 2 and "--det-every" in err  # argparse's usage error
+    for fps in ("nan", "inf", "0", "-5"):
+        code, err = run_cli_captured([video, "-o", str(tmp_path), "--fps", fps, *model_args(clip)], capsys)
+        assert code == 2 and f"error: argument --fps: must be a finite number > 0, got {fps}" in err
 
 
 def test_video_mode_arguments_parse() -> None:

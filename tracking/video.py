@@ -39,7 +39,7 @@ from common.errors import UserError
 from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
-from pose.options import non_negative_int, positive_int
+from pose.options import non_negative_int, positive_float, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
 from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
@@ -276,7 +276,7 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --track: draw each person's path over the last N frames",
     )  # fmt: skip
     group.add_argument("--no-smooth", action="store_true", help="with --track: keypoints and boxes as estimated")
-    group.add_argument("--fps", type=float, metavar="F", help="frame rate of a folder of frames or a camera")
+    group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
 
 
