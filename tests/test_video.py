@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -16,6 +19,7 @@ import pytest
 import torch
 
 import run
+import tracking.video
 from common.config import CONFIG_DIR, load_config
 from common.errors import run_cli
 from detector.boxes_file import load_boxes
@@ -26,7 +30,7 @@ from pose.results import load_results
 from tracking.association import iou_matrix
 from tracking.sequences import Sequence, make_sequence, render_frames
 from tracking.video import add_video_arguments, pipeline_config, process_video, run_video, video_options
-from tracking.video_io import is_video_input, open_source
+from tracking.video_io import Frame, FrameSource, is_video_input, open_source
 
 FRAMES = 24
 FIELDS = ("image_id", "category_id", "keypoints", "score", "bbox", "box_score", "timestamp", "track_id")
@@ -256,3 +260,36 @@ def test_video_mode_arguments_parse() -> None:
     add_video_arguments(parser)
     args = parser.parse_args(["--track", "--det-every", "5", "--trails", "10", "--fps", "12.5"])
     assert (args.track, args.det_every, args.trails, args.fps, args.no_smooth) == (True, 5, 10, 12.5, False)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_interrupted_video_keeps_the_frames_done(
+    clip: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    def interrupted_after_5(path: Path, fps: float | None = None) -> FrameSource:
+        source = open_source(path, fps)
+        frames = source.frames
+
+        def stopping() -> Iterator[Frame]:
+            for frame in frames():
+                if frame.index == 5:
+                    os.kill(os.getpid(), getattr(signal, how))  # as the user's Ctrl-C or a scheduler's kill would
+                yield frame
+
+        source.frames = stopping  # type: ignore[method-assign]
+        return source
+
+    monkeypatch.setattr(tracking.video, "open_source", interrupted_after_5)
+    out = tmp_path / "out"
+    code, err = run_cli_captured([str(clip["dir"] / "clip.mp4"), "-o", str(out), "--track", *model_args(clip)], capsys)
+    assert code == 130 and "Traceback" not in err
+    assert f"warning: interrupted after 5 frames: results.json and annotated.mp4 in {out} hold the frames done" in err
+    entries = json.loads((out / "results.json").read_text())  # strict, complete JSON
+    assert {e["image_id"] for e in entries} == set(range(5))
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    decoded = 0
+    while video.read()[0]:
+        decoded += 1
+    assert decoded == 5
+    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "results.json"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back

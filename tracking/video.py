@@ -35,7 +35,8 @@ from rich.console import Console
 
 from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
-from common.errors import UserError
+from common.errors import EXIT_INTERRUPTED, UserError
+from common.interrupts import terminate_as_interrupt
 from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
@@ -178,7 +179,9 @@ def process_video(
 
     Writes the results JSON and the annotated video where their paths are given (atomically, once
     complete); shows progress and warnings on ``console`` if given. Stage times accumulate in
-    ``pipeline.timer`` and are returned in the report with the frames/s of the whole loop.
+    ``pipeline.timer`` and are returned in the report with the frames/s of the whole loop. Ctrl-C
+    (or SIGTERM within :func:`common.interrupts.terminate_as_interrupt`) ends the loop early: the
+    outputs then hold the frames done and ``report.interrupted`` is set.
     """
     if options.det_every > 1 and (not options.track or pipeline.estimator is None):
         raise UserError("--det-every needs --track and the pose network (not --pose rcnn)")
@@ -238,9 +241,7 @@ def process_video(
                 report.elapsed = time.perf_counter() - started
                 progress.update(task, advance=1, item=f"{report.fps:.1f} frames/s")
         except KeyboardInterrupt:
-            if not isinstance(source, CameraSource):
-                raise
-            report.interrupted = True  # a camera runs until stopped: keep what was captured
+            report.interrupted = True  # keep the frames done: the outputs are closed and renamed as usual
         report.elapsed = time.perf_counter() - started
     report.stage_seconds = dict(timer.seconds)
     report.problems = list(source.problems)
@@ -319,13 +320,18 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
         warn(console, "the pose network has random weights (model.weights is empty): its keypoints mean nothing")
     pipeline = build_pipeline(run_cfg, boxes=boxes, pose=getattr(args, "pose", "network"))
     video = None if getattr(args, "no_draw", False) else out / VIDEO_NAME
-    report = process_video(source, pipeline, options, out / "results.json", video, console)
+    with terminate_as_interrupt():
+        report = process_video(source, pipeline, options, out / "results.json", video, console)
     for problem in report.problems:
         warn(console, problem)
     if report.frames == 0:
         raise UserError(f"no frame of {source.name} could be processed")
+    stopped = report.interrupted and not isinstance(source, CameraSource)  # a camera runs until it is stopped
+    if stopped:
+        kept = "results.json" + (f" and {VIDEO_NAME}" if video is not None else "")
+        warn(console, f"interrupted after {report.frames} frames: {kept} in {out} hold the frames done")
     print_video_summary(report, out, video)
-    return 0
+    return EXIT_INTERRUPTED if stopped else 0
 
 
 def warn_about_boxes(boxes: BoxesByImage, size: tuple[int, int], console: Console) -> None:

@@ -235,9 +235,13 @@ class ResultsWriter:
         stack.callback(self._finish)
 
     def write(self, entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
-            self._file.write(("," if self._count else "") + "\n" + json.dumps(entry, allow_nan=False))
-            self._count += 1
+        """Append ``entries`` (one frame's) in one write: an interrupt never leaves part of a frame."""
+        chunk = "".join(
+            ("," if self._count + i else "") + "\n" + json.dumps(entry, allow_nan=False)
+            for i, entry in enumerate(entries)
+        )
+        self._file.write(chunk)
+        self._count += len(entries)
 
     def _finish(self) -> None:
         self._file.write("\n]\n")
