@@ -25,14 +25,15 @@ from rich.console import Console
 from common.atomic import atomic_path, check_writable_folder, write_json
 from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
-from common.errors import UserError, run_cli
+from common.errors import EXIT_INTERRUPTED, UserError, run_cli
 from common.images import is_image_path, list_files, read_image
+from common.interrupts import terminate_as_interrupt
 from common.jsonio import read_json
 from detector.boxes_file import boxes_outside, load_boxes
 from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
 from pose.pipeline import TopDownPipeline, build_pipeline
-from pose.results import to_coco_entries
+from pose.results import resumable_entries, to_coco_entries
 from tracking.video import add_video_arguments, is_video_input, run_video
 from tracking.video_io import is_camera_index
 
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(parser)
     parser.add_argument("--no-draw", action="store_true", help="write results.json only, no annotated images/video")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run over the same images: those with results in OUT/results.json are skipped",
+    )  # fmt: skip
     add_video_arguments(parser)
     return parser
 
@@ -121,6 +126,8 @@ class BatchReport:
     scores: list[float] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     id_rule: str = ""
+    resumed: int = 0  # images whose entries were kept from the interrupted run this one continues
+    drawn: set[str] = field(default_factory=set)  # annotated images written, as paths relative to OUT/images
 
     def warn(self, message: str) -> None:
         """Print a one-line warning now."""
@@ -154,6 +161,7 @@ def print_summary(report: BatchReport, timer_seconds: dict[str, float], elapsed:
     mean_score = f"{np.mean(report.scores):.3f}" if report.scores else "-"
     rows = [
         ("images processed", f"{report.processed} of {report.total}"),
+        *([("images kept from the resumed run", str(report.resumed))] if report.resumed else []),
         ("people found", str(report.people)),
         ("mean instance score", mean_score),
         ("skipped files", str(len(report.skipped))),
@@ -195,6 +203,7 @@ def estimate_image(
         annotated = pipeline.draw(frame, poses)
         write_started = time.perf_counter()
         write_image(args.out / "images" / relative, annotated)
+        report.drawn.add(name)
         pipeline.timer.add("write", write_started)
     return to_coco_entries(poses, image_id, file_name=name)
 
@@ -227,28 +236,53 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
         report.warn(f"no image id of {root} appears in {args.boxes}: nobody will be found (see --help on image ids)")
     if args.pose == "network" and not cfg.model.weights:
         report.warn("the pose network has random weights (model.weights is empty): its keypoints mean nothing")
+    entries = resumable_entries(out / "results.json", {p.as_posix() for p in images}) if args.resume else []
+    done = {entry["file_name"] for entry in entries}
+    report.resumed = len(done)
+    earlier = set() if args.resume else earlier_outputs(out, report)
     pipeline = build_pipeline(cfg, boxes=boxes, pose=args.pose)
 
-    entries: list[dict[str, Any]] = []
+    todo = [(p, i) for p, i in zip(images, image_ids, strict=True) if p.as_posix() not in done]
     started = time.perf_counter()
-    with progress_bar(report.console, "images") as progress:
-        task = progress.add_task("", total=len(images), item="")
-        for relative, image_id in zip(images, image_ids, strict=True):
-            progress.update(task, item=relative.as_posix())
-            if image_id is None:
-                report.skip(relative.as_posix(), f"not listed in {args.ann}")
-            else:
-                entries += estimate_image(pipeline, args, base, relative, image_id, report)
-            progress.advance(task)
+    interrupted = False
+    with terminate_as_interrupt(), progress_bar(report.console, "images") as progress:
+        task = progress.add_task("", total=len(todo), item="")
+        try:
+            for relative, image_id in todo:
+                progress.update(task, item=relative.as_posix())
+                if image_id is None:
+                    report.skip(relative.as_posix(), f"not listed in {args.ann}")
+                else:
+                    entries += estimate_image(pipeline, args, base, relative, image_id, report)
+                progress.advance(task)
+        except KeyboardInterrupt:
+            interrupted = True  # keep what is done: results.json below, annotated images already written
     elapsed = time.perf_counter() - started
-    if report.processed == 0:
+    if report.processed + report.resumed == 0 and not interrupted:
         raise UserError(f"none of the {len(images)} images in {root} could be processed (see warnings above)")
     try:
         write_json(out / "results.json", entries)
     except OSError as error:
         raise UserError(f"cannot write {out / 'results.json'}: {error.strerror or error}") from None
+    if interrupted:
+        done_count = report.processed + report.resumed
+        report.warn(f"interrupted after {done_count} of {len(images)} images: {out / 'results.json'} holds the images "
+                    "done; the same command with --resume continues the run")  # fmt: skip
+    if earlier - report.drawn:
+        report.warn(f"{out / 'images'} still holds {len(earlier - report.drawn)} annotated images of an earlier run")
     print_summary(report, dict(pipeline.timer.seconds), elapsed, out)
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def earlier_outputs(out: Path, report: BatchReport) -> set[str]:
+    """The annotated images an earlier run left in ``out`` (relative to ``out/images``), with a warning if any,
+    or if it left a results file: this run replaces them as it goes."""
+    folder = out / "images"
+    earlier = {p.relative_to(folder).as_posix() for p in list_files(folder)} if folder.is_dir() else set()
+    if earlier or (out / "results.json").exists():
+        report.warn(f"{out} holds the outputs of an earlier run: this run replaces them as it goes "
+                    "(--resume continues an interrupted run instead)")  # fmt: skip
+    return earlier
 
 
 def main(argv: list[str] | None = None) -> int:

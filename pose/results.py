@@ -79,6 +79,25 @@ def load_results(path: str | Path, required: tuple[str, ...] = REQUIRED_FIELDS) 
     return validate_entries(read_json(path, "results file"), str(path), required)
 
 
+def resumable_entries(path: Path, names: set[str]) -> list[dict[str, Any]]:
+    """The entries of an earlier, interrupted run's results file, to keep when continuing it.
+
+    Every entry must carry the ``file_name`` of one of ``names`` (the images of this run); otherwise the
+    file is not a run over the same input, and continuing it would mix two runs: a :class:`UserError`.
+    A missing file is a run that had not finished its first image: nothing to keep.
+    """
+    if not path.exists():
+        return []
+    entries = validate_entries(read_json(path, "results file"), str(path))
+    strangers = [e.get("file_name") for e in entries if e.get("file_name") not in names]
+    if strangers:
+        raise UserError(
+            f"cannot resume: {path} holds results for {len(strangers)} entries that are not images of this input "
+            f"(e.g. {strangers[0]!r}): it is the output of another run"
+        )
+    return entries
+
+
 def keypoints_array(entries: list[dict[str, Any]]) -> np.ndarray:
     """The ``(N, K, 3)`` keypoints of result entries."""
     return np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -304,3 +306,56 @@ def test_unwritable_output_fails_before_any_work(
     for out in (tmp_path / "file", tmp_path / "file" / "out"):
         code, _, err = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-draw"], capsys)
         assert str(out) in assert_one_error_line(code, err)
+
+
+def test_interrupted_folder_run_keeps_its_results_and_resumes(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    argv = [*base_args(workspace, out, workspace["small"]), "--ann", str(workspace["ann"]), "--no-flip"]
+    names = sorted(p.name for p in workspace["small"].iterdir())
+    read: list[str] = []
+
+    def read_then_stop(path: Path) -> np.ndarray:
+        read.append(path.name)
+        if len(read) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the second image: the job is killed while it is read
+        return cv2.imread(str(path))
+
+    monkeypatch.setattr(run, "read_image", read_then_stop)
+    code, _, err = run_cli_captured(argv, capsys)
+    assert code == 130 and "Traceback" not in err
+    assert f"interrupted after 1 of 3 images: {out / 'results.json'} holds the images done" in err
+    first = load_results(out / "results.json")
+    assert {e["file_name"] for e in first} == {names[0]}
+    assert sorted(p.name for p in (out / "images").iterdir()) == [names[0]]
+
+    monkeypatch.setattr(run, "read_image", lambda path: read.append(path.name) or cv2.imread(str(path)))
+    code, stdout, err = run_cli_captured([*argv, "--resume"], capsys)
+    assert code == 0 and "warning" not in err
+    assert read[2:] == names[1:]  # the image done before is not read again
+    assert "images kept from the resumed run" in stdout and "2 of 3" in stdout
+    resumed = load_results(out / "results.json")
+    assert {e["file_name"] for e in resumed} == set(names)
+    assert [e for e in resumed if e["file_name"] == names[0]] == first
+
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(workspace["small"] / names[0], other / "renamed.jpg")
+    code, _, err = run_cli_captured([*base_args(workspace, out, other), "--resume"], capsys)
+    assert "cannot resume" in assert_one_error_line(code, err)
+
+
+def test_a_run_over_an_earlier_output_folder_says_what_is_left_of_it(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, _, _ = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-flip"], capsys)
+    assert code == 0
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    shutil.copy(sorted(workspace["small"].iterdir())[0], fewer)
+    code, _, err = run_cli_captured([*base_args(workspace, out, fewer), "--no-flip"], capsys)
+    assert code == 0
+    assert f"warning: {out} holds the outputs of an earlier run" in err
+    assert f"warning: {out / 'images'} still holds 2 annotated images of an earlier run" in err

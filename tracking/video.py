@@ -306,6 +306,8 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     """Estimate (and with ``--track`` track) the poses of ``args.input`` and write ``args.out``."""
     if getattr(args, "ann", None):
         raise UserError("--ann applies to image folders; video frames are numbered from 0")
+    if getattr(args, "resume", False):
+        raise UserError("--resume applies to image folders; a video run starts from its first frame")
     out: Path = args.out
     if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
         raise UserError("--det-every, --trails and --no-smooth need --track")
