@@ -11,6 +11,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ import torch
 
 import run
 import tracking.video
+import tracking.video_sink
 from common.config import CONFIG_DIR, load_config
 from common.errors import run_cli
 from detector.boxes_file import load_boxes
@@ -31,6 +33,7 @@ from tracking.association import iou_matrix
 from tracking.sequences import Sequence, make_sequence, render_frames
 from tracking.video import add_video_arguments, pipeline_config, process_video, run_video, video_options
 from tracking.video_io import Frame, FrameSource, is_video_input, open_source
+from tracking.video_sink import VideoSink, h264_encoder_available
 
 FRAMES = 24
 FIELDS = ("image_id", "category_id", "keypoints", "score", "bbox", "box_score", "timestamp", "track_id")
@@ -132,6 +135,8 @@ def test_tracked_video_with_ground_truth_boxes(clip: dict, tmp_path: Path) -> No
     video = cv2.VideoCapture(str(out / "annotated.mp4"))
     assert video.isOpened()
     assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(sequence.fps)
+    codec = int(video.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    assert codec == ("h264" if h264_encoder_available() else "FMP4")  # FMP4: how FFmpeg names mp4v
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 360)
     decoded = 0
     while video.read()[0]:
@@ -293,3 +298,37 @@ def test_interrupted_video_keeps_the_frames_done(
     assert decoded == 5
     assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "results.json"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+@pytest.mark.parametrize("size", [(64, 48), (33, 21)])
+def test_h264_video_plays_back_frame_for_frame(tmp_path: Path, size: tuple[int, int]) -> None:
+    pytest.importorskip("av")
+    assert h264_encoder_available()
+    frames = [np.full((size[1], size[0], 3), 20 * i, np.uint8) for i in range(8)]
+    with ExitStack() as stack:
+        sink = VideoSink(tmp_path / "v.mp4", 12.5, size, stack)
+        for frame in frames:
+            sink.write(frame)
+    assert (sink.codec, sink.note) == ("h264", None)
+    assert (tmp_path / "v.mp4").read_bytes()[4:8] == b"ftyp" and b"moov" in (tmp_path / "v.mp4").read_bytes()[:4096]
+    video = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(12.5)
+    decoded = []
+    while (read := video.read())[0]:
+        decoded.append(read[1])
+    assert len(decoded) == len(frames)
+    for got, sent in zip(decoded, frames, strict=True):  # an odd side gets one black row / column
+        assert abs(float(got[: size[1], : size[0]].mean()) - float(sent.mean())) < 8  # frames are 20 apart
+
+
+def test_without_h264_the_video_is_mp4v_with_a_note(
+    clip: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracking.video_sink, "h264_encoder_available", lambda: False)
+    out = tmp_path / "out"
+    argv = [str(clip["dir"] / "clip.mp4"), "-o", str(out), "--max-frames", "3", *model_args(clip)]
+    code, err = run_cli_captured(argv, capsys)
+    assert code == 0
+    assert "warning: annotated.mp4 is MPEG-4 Part 2 (mp4v), which browsers do not play" in err
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"FMP4"

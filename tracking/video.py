@@ -44,7 +44,8 @@ from pose.options import non_negative_int, positive_float, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
 from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
-from tracking.video_io import CameraSource, FrameSource, ResultsWriter, VideoSink, is_video_input, open_source
+from tracking.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
+from tracking.video_sink import VideoSink
 
 __all__ = [
     "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",
@@ -95,6 +96,7 @@ class VideoReport:
     problems: list[str] = field(default_factory=list)
     unreadable: int = 0
     interrupted: bool = False
+    video_codec: str = ""  # what the annotated video was encoded with (h264, mp4v, MJPG)
 
     @property
     def fps(self) -> float:
@@ -194,6 +196,10 @@ def process_video(
     with ExitStack() as stack:
         results = ResultsWriter(results_path, stack) if results_path is not None else None
         sink = VideoSink(video_path, source.fps, source.size, stack) if video_path is not None else None
+        if sink is not None:
+            report.video_codec = sink.codec
+            if sink.note is not None and console is not None:
+                warn(console, sink.note)
         progress = stack.enter_context(progress_bar(console or Console(file=io.StringIO()), "frames"))
         task = progress.add_task("", total=total, item="")
         frames = source.frames()
@@ -364,7 +370,7 @@ def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> N
         ("results", str(out / "results.json")),
     ]
     if video is not None:
-        rows.append(("video", str(video)))
+        rows.append(("video", f"{video} ({report.video_codec})"))
     if report.tracks:
         rows.insert(4, ("tracks", str(len(report.tracks))))
     console.print(summary_table("toppose video summary", rows))
