@@ -1,6 +1,7 @@
 """toppose: multi-person pose estimation on images, folders and videos.
 
     python run.py INPUT -o OUT [options]
+    python run.py FOLDER -o OUT --resume [options]   # continue an interrupted folder run
     python run.py VIDEO -o OUT --track [--det-every K]
 
 For images, writes OUT/results.json (COCO keypoint results, each entry with the image's

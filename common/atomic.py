@@ -42,15 +42,23 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
 
 
 def check_writable_folder(folder: str | os.PathLike[str]) -> None:
-    """Create ``folder`` if needed and make sure a file can be written in it, before any work is done.
+    """Make sure ``folder`` can be written, or created, before any work is done (it is not created here).
 
-    A path that is a file, or a folder that cannot be created or written, is a :class:`UserError`.
+    A path that is a file, under a file, or in a folder that cannot be written is a :class:`UserError`.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"output path exists and is not a folder: {folder}")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot create the output folder {folder}: {existing} is a file")
+    if existing != folder:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"cannot create the output folder {folder}: {existing} is not writable")
+        return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:

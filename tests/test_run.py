@@ -178,7 +178,9 @@ def test_bad_files_are_skipped_and_listed(
 
     code, stdout, stderr = run_cli_captured([*base_args(workspace, out, folder), "--no-flip", "--no-draw"], capsys)
     assert code == 0 and "3 of 4" in stdout
-    assert len([line for line in stderr.splitlines() if line.startswith("warning: ")]) == 2
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 4  # the two files, and the earlier run's outputs: still there, not redrawn
+    assert f"warning: {out / 'images'} still holds 3 annotated images of an earlier run" in warnings
 
 
 def test_missing_input_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

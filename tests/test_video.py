@@ -255,6 +255,8 @@ def test_bad_video_options(clip: dict, tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1 and "need --track" in err
     code, err = run_cli_captured([video, "-o", str(tmp_path), "--track", "--det-every", "0", *model_args(clip)], capsys)
     assert code == 2 and "--det-every" in err  # argparse's usage error
+    code, err = run_cli_captured([video, "-o", str(tmp_path), "--resume", *model_args(clip)], capsys)
+    assert code == 1 and "--resume applies to image folders" in err
     for fps in ("nan", "inf", "0", "-5"):
         code, err = run_cli_captured([video, "-o", str(tmp_path), "--fps", fps, *model_args(clip)], capsys)
         assert code == 2 and f"error: argument --fps: must be a finite number > 0, got {fps}" in err
