@@ -8,12 +8,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import run
 from common.atomic import write_json
 from common.config import Config
 from common.errors import UserError, run_cli
@@ -22,6 +24,7 @@ from detector import load_boxes
 from eval.coco import main as eval_main
 from pose.inference import PoseResult, TopDownEstimator
 from pose.model import SimpleBaseline
+from pose.pipeline import TopDownPipeline
 from pose.results import load_results, to_coco_entries
 from pose.schema import NUM_KEYPOINTS
 from pose.train_progress import MetricsLog
@@ -167,3 +170,31 @@ def test_any_results_file_is_refused_in_one_line_or_scored_to_strict_json(
     else:
         assert exit_info.value.code == 1 and err.startswith(f"error: {results}: entry ") and err.count("\n") == 1
         assert not metrics.exists()
+
+
+@settings(max_examples=15, **QUICK)
+@given(entries=BOX_ENTRIES)
+def test_any_boxes_file_through_run_py_exits_cleanly_with_strict_results(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    estimator: TopDownEstimator,
+    entries: list[dict[str, Any]],
+) -> None:
+    monkeypatch.setattr(run, "build_pipeline", lambda cfg, boxes, pose: TopDownPipeline(cfg, estimator, boxes=boxes))
+    folder, out, dets = tmp_path / "in", tmp_path / "out", tmp_path / "dets.json"
+    folder.mkdir(exist_ok=True)
+    cv2.imwrite(str(folder / "1.png"), np.full((16, 12, 3), 90, np.uint8))
+    dets.write_text(json.dumps(entries))
+    (out / "results.json").unlink(missing_ok=True)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(run.main, [str(folder), "-o", str(out), "--boxes", str(dets), "--det-threshold", "0", "--no-draw"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if exit_info.value.code:
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert exit_info.value.code == 1 and len(errors) == 1 and errors[0].startswith(f"error: {dets}: entry ")
+        assert not (out / "results.json").exists()
+        return
+    for entry in strict_loads((out / "results.json").read_text()):
+        assert all(math.isfinite(v) for v in [*entry["keypoints"], *entry["bbox"], entry["score"]])
