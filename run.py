@@ -30,6 +30,7 @@ from common.errors import EXIT_INTERRUPTED, UserError, run_cli
 from common.images import is_image_path, list_files, read_image
 from common.interrupts import terminate_as_interrupt
 from common.jsonio import read_json
+from common.numbers import finite_or_none
 from detector.boxes_file import boxes_outside, load_boxes
 from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
@@ -262,7 +263,7 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
     if report.processed + report.resumed == 0 and not interrupted:
         raise UserError(f"none of the {len(images)} images in {root} could be processed (see warnings above)")
     try:
-        write_json(out / "results.json", entries)
+        write_json(out / "results.json", finite_or_none(entries))  # resumed entries' extra fields are unchecked
     except OSError as error:
         raise UserError(f"cannot write {out / 'results.json'}: {error.strerror or error}") from None
     if interrupted:

@@ -26,7 +26,7 @@ from common.config import Config
 from common.console import error_console, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
 from common.images import read_image
-from common.numbers import is_number
+from common.numbers import finite_or_none, is_number
 from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
@@ -283,9 +283,10 @@ def print_evaluation(coco: COCO, evaluation: Evaluation) -> None:
 
 
 def write_output(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as JSON; an unwritable path is a :class:`UserError`."""
+    """Atomically write ``obj`` as strict JSON (a non-finite number as null); an unwritable path is a
+    :class:`UserError`."""
     try:
-        write_json(path, obj, indent=2)
+        write_json(path, finite_or_none(obj), indent=2)
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -273,3 +274,15 @@ def test_tracking_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(UserError, match="not found"):
         tracking_main([str(tmp_path / "missing.json"), "-o", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()
+
+
+def test_tracking_output_is_strict_json_whatever_extra_fields_hold(tmp_path: Path) -> None:
+    entries = entries_from([people([[20.0 + 5 * t, 50.0, 50.0, 120.0]]) for t in range(6)])
+    for entry in entries:
+        entry["timestamp"] = math.nan  # passed through, and interpolated over gaps
+    del entries[3]
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(entries))
+    assert tracking_main([str(source), "-o", str(tmp_path / "out.json")]) == 0
+    out = json.loads((tmp_path / "out.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert len(out) == 6 and {e["timestamp"] for e in out} == {None}
