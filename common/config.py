@@ -186,7 +186,7 @@ def _field_value(section: Any, key: str, value: Any, source: str, section_name: 
     fields = {f.name: f for f in dataclasses.fields(section)}
     if key not in fields:
         known = ", ".join(sorted(fields))
-        raise ConfigError(f"{source} [{section_name}]: unknown key '{key}' (known: {known})")
+        raise ConfigError(f"{source} [{section_name}]: unknown key {key!r} (known: {known})")
     annotation = typing.get_type_hints(section)[key]
     check = fields[key].metadata.get("check", Check())
     try:
@@ -207,7 +207,7 @@ def config_from_dict(data: dict[str, Any], cls: type = Config, source: str = "co
     kwargs = {}
     for name, table in data.items():
         if name not in sections:
-            raise ConfigError(f"{source}: unknown section '{name}' (known: {', '.join(sections)})")
+            raise ConfigError(f"{source}: unknown section {name!r} (known: {', '.join(sections)})")
         if not isinstance(table, dict):
             raise ConfigError(f"{source} [{name}]: expected a table of keys, got {table!r}")
         section = sections[name]
@@ -238,6 +238,6 @@ def override(cfg: Any, dotted: str, value: Any, source: str = "override") -> Non
     section_name, _, key = dotted.partition(".")
     sections = _sections(type(cfg))
     if section_name not in sections:
-        raise ConfigError(f"{source}: unknown config section '{section_name}' (known: {', '.join(sections)})")
+        raise ConfigError(f"{source}: unknown config section {section_name!r} (known: {', '.join(sections)})")
     section = getattr(cfg, section_name)
     setattr(section, key, _field_value(type(section), key, value, source, section_name))

@@ -37,7 +37,8 @@ def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> None:
         key, sep, value = assignment.partition("=")
         if not sep or "." not in key:
             raise UserError(f"--set expects SECTION.KEY=VALUE, got '{assignment}'")
-        override(cfg, key.strip(), _parse_value(value.strip()), f"--set {assignment}")
+        shown = key.strip().encode("unicode_escape").decode()  # the error names it on one line
+        override(cfg, key.strip(), _parse_value(value.strip()), f"--set {shown}")
 
 
 def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, console: Console) -> int:

@@ -19,6 +19,7 @@ from common.errors import ConfigError, run_cli
 from detector import ARCHITECTURES
 from pose.inference import PRECISIONS
 from pose.options import config_from_args
+from pose.train import apply_overrides
 from pose.training_config import TrainingConfig
 
 
@@ -236,3 +237,24 @@ def test_any_numeric_flag_value_parses_or_exits_non_zero(
     assert "Traceback" not in err
     assert exit_info.value.code in (0, 2)
     assert (exit_info.value.code == 0) == (err == "")
+
+
+@settings(max_examples=200, deadline=None)
+@given(field=st.sampled_from(FIELDS), text=st.one_of(st.text(max_size=10), VALUES.map(_toml)))
+def test_any_set_assignment_is_checked_like_a_file(field: tuple[str, str], text: str) -> None:
+    section, key = field
+    cfg = TrainingConfig()
+    try:
+        apply_overrides(cfg, [f"{section}.{key}={text}"])
+    except ConfigError as err:
+        assert str(err).startswith(f"--set {section}.{key} [{section}] {key}: expected ") and "\n" not in str(err)
+        return
+    value = getattr(getattr(cfg, section), key)
+    assert config_from_dict({section: {key: value}}, TrainingConfig) is not None  # what was set passes the check
+
+
+def test_set_errors_stay_on_one_line() -> None:
+    for assignment in ["train.l\nr=1", "tra\nin.lr=1", "train.lr=\n'x'"]:
+        with pytest.raises(ConfigError) as info:
+            apply_overrides(TrainingConfig(), [assignment])
+        assert "\n" not in str(info.value)

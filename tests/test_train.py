@@ -237,7 +237,7 @@ def test_cli_bad_inputs_are_one_clear_error(
     assert code == 2 and err.count("\n") == 1 and "train.momentum" in err
 
     code, _, err = _cli(["--config", str(config), "--set", "train.lr=abc"], capsys)
-    assert (code, err) == (2, "error: --set train.lr=abc [train] lr: expected a number > 0, got 'abc'\n")
+    assert (code, err) == (2, "error: --set train.lr [train] lr: expected a number > 0, got 'abc'\n")
     code, _, err = _cli(["--config", str(config), "--set", "train.optimizer='sgd'"], capsys)
     assert code == 2 and "[train] optimizer: expected one of 'adam', 'adamw', got 'sgd'" in err
 
