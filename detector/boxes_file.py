@@ -95,7 +95,7 @@ def _entries(indices: list[int], shown: int = 5) -> str:
 
 
 def boxes_outside(detections: Detections, width: int, height: int) -> list[list[float]]:
-    """The boxes of ``detections`` that do not overlap a ``width`` x ``height`` image (zero-area ones included)."""
+    """The boxes of ``detections`` that lie wholly outside a ``width`` x ``height`` image."""
     x, y, w, h = detections.boxes.T
     outside = (x + w <= 0) | (y + h <= 0) | (x >= width) | (y >= height)
     return [[float(v) for v in box] for box in detections.boxes[outside]]

@@ -7,6 +7,7 @@ boxes (IoU with the predicted box), and with ground-truth boxes they must be per
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 import run
 import tracking.video
@@ -31,7 +33,14 @@ from pose.pipeline import build_pipeline
 from pose.results import load_results
 from tracking.association import iou_matrix
 from tracking.sequences import Sequence, make_sequence, render_frames
-from tracking.video import add_video_arguments, pipeline_config, process_video, run_video, video_options
+from tracking.video import (
+    add_video_arguments,
+    pipeline_config,
+    process_video,
+    run_video,
+    video_options,
+    warn_about_boxes,
+)
 from tracking.video_io import Frame, FrameSource, is_video_input, open_source
 from tracking.video_sink import VideoSink, h264_encoder_available
 
@@ -334,3 +343,15 @@ def test_without_h264_the_video_is_mp4v_with_a_note(
     assert "warning: annotated.mp4 is MPEG-4 Part 2 (mp4v), which browsers do not play" in err
     video = cv2.VideoCapture(str(out / "annotated.mp4"))
     assert int(video.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"FMP4"
+
+
+def test_boxes_outside_the_frame_are_named(tmp_path: Path) -> None:
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": t, "category_id": 1, "bbox": box, "score": 0.9} for t, box in
+                                [(0, [10, 10, 20, 40]), (3, [700, 10, 20, 40]), (4, [5, 5, 0, 10])]]))  # fmt: skip
+    console = Console(file=io.StringIO(), width=300)
+    warn_about_boxes(load_boxes(dets), (640, 360), console)
+    assert console.file.getvalue().splitlines() == [
+        f"warning: {dets}: zero-area person boxes find nobody (entry 2)",
+        "warning: boxes lie outside the 640x360 frame in 1 frame(s): 3",  # a zero-area box inside it is not
+    ]

@@ -349,7 +349,7 @@ def warn_about_boxes(boxes: BoxesByImage, size: tuple[int, int], console: Consol
     frames = sorted(i for i, detections in boxes.items() if boxes_outside(detections, *size))
     if frames:
         listed = ", ".join(str(i) for i in frames[:5]) + (" ..." if len(frames) > 5 else "")
-        warn(console, f"boxes of {len(frames)} frames lie outside the {size[0]}x{size[1]} frame (frames {listed})")
+        warn(console, f"boxes lie outside the {size[0]}x{size[1]} frame in {len(frames)} frame(s): {listed}")
 
 
 def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> None:
