@@ -1,6 +1,7 @@
 """toppose: multi-person pose estimation on images, folders and videos.
 
     python run.py INPUT -o OUT [options]
+    python run.py FOLDER -o OUT --resume [options]   # continue an interrupted folder run
     python run.py VIDEO -o OUT --track [--det-every K]
 
 For images, writes OUT/results.json (COCO keypoint results, each entry with the image's
@@ -22,18 +23,21 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from common.atomic import atomic_path, write_json
+from common.atomic import atomic_path, check_writable_folder, write_json
 from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
-from common.errors import UserError, run_cli
+from common.errors import EXIT_INTERRUPTED, UserError, run_cli
 from common.images import is_image_path, list_files, read_image
+from common.interrupts import terminate_as_interrupt
 from common.jsonio import read_json
-from detector.boxes_file import load_boxes
+from common.numbers import finite_or_none
+from detector.boxes_file import boxes_outside, load_boxes
 from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
 from pose.pipeline import TopDownPipeline, build_pipeline
-from pose.results import to_coco_entries
+from pose.results import resumable_entries, to_coco_entries
 from tracking.video import add_video_arguments, is_video_input, run_video
+from tracking.video_io import is_camera_index
 
 IMAGE_ID_RULE = """\
 image ids (the image_id of each result, and the key into --boxes):
@@ -62,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_arguments(parser)
     parser.add_argument("--no-draw", action="store_true", help="write results.json only, no annotated images/video")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run over the same images: those with results in OUT/results.json are skipped",
+    )  # fmt: skip
     add_video_arguments(parser)
     return parser
 
@@ -75,14 +83,35 @@ def annotation_image_ids(path: Path) -> dict[str, int]:
         raise UserError(f"{path}: not a COCO annotation file (needs 'images' with 'file_name' and 'id')") from None
 
 
+def _numeric_ids(relative: Sequence[Path]) -> list[int] | None:
+    """The file name stems as ids, if every one is a distinct integer."""
+    stems = [p.stem for p in relative]
+    if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+        return [int(s) for s in stems]
+    return None
+
+
 def assign_image_ids(relative: Sequence[Path], ann_ids: dict[str, int] | None = None) -> list[int | None]:
     """The image id of each relative path (see ``IMAGE_ID_RULE``); ``None``: not in the annotation file."""
     if ann_ids is not None:
         return [ann_ids.get(p.as_posix(), ann_ids.get(p.name)) for p in relative]
-    stems = [p.stem for p in relative]
-    if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
-        return [int(s) for s in stems]
-    return list(range(1, len(relative) + 1))
+    return _numeric_ids(relative) or list(range(1, len(relative) + 1))
+
+
+def image_id_rule(relative: Sequence[Path], with_ann: bool) -> tuple[str, str | None]:
+    """The id rule :func:`assign_image_ids` applies (for the summary), and a warning where it is a surprise:
+    some file names are numbers, but not all of them, or not distinct, so none of the numbers is used."""
+    if with_ann:
+        return "from --ann", None
+    if _numeric_ids(relative) is not None:
+        return "file name numbers", None
+    rule = "1..N in sorted path order"
+    numeric = [p for p in relative if p.stem.isdigit()]
+    if not numeric:
+        return rule, None
+    others = [p for p in relative if not p.stem.isdigit()]
+    why = f"{len(others)} of {len(relative)} names are not (e.g. {others[0].as_posix()})" if others else "some repeat"
+    return rule, f"image ids are {rule}, not the numbers in the file names: {why}"
 
 
 @dataclass
@@ -98,6 +127,9 @@ class BatchReport:
     people: int = 0
     scores: list[float] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    id_rule: str = ""
+    resumed: int = 0  # images whose entries were kept from the interrupted run this one continues
+    drawn: set[str] = field(default_factory=set)  # annotated images written, as paths relative to OUT/images
 
     def warn(self, message: str) -> None:
         """Print a one-line warning now."""
@@ -131,9 +163,11 @@ def print_summary(report: BatchReport, timer_seconds: dict[str, float], elapsed:
     mean_score = f"{np.mean(report.scores):.3f}" if report.scores else "-"
     rows = [
         ("images processed", f"{report.processed} of {report.total}"),
+        *([("images kept from the resumed run", str(report.resumed))] if report.resumed else []),
         ("people found", str(report.people)),
         ("mean instance score", mean_score),
         ("skipped files", str(len(report.skipped))),
+        ("image ids", report.id_rule),
         *stage_rows(timer_seconds, report.processed),
         ("throughput", f"{report.processed / max(elapsed, 1e-9):.2f} images/s"),
         ("results", str(out / "results.json")),
@@ -158,12 +192,20 @@ def estimate_image(
         report.skip(name, "cannot read or decode the image")
         return []
     pipeline.timer.add("read", read_started)
+    if pipeline.boxes is not None:
+        outside = boxes_outside(pipeline.boxes.get(image_id), frame.shape[1], frame.shape[0])
+        if outside:
+            listed = ", ".join(str(box) for box in outside[:3]) + (" ..." if len(outside) > 3 else "")
+            report.warn(
+                f"{name}: {len(outside)} boxes lie outside its {frame.shape[1]}x{frame.shape[0]} image: {listed}"
+            )
     poses = pipeline.process(frame, image_id)
     report.add(poses)
     if not args.no_draw:
         annotated = pipeline.draw(frame, poses)
         write_started = time.perf_counter()
         write_image(args.out / "images" / relative, annotated)
+        report.drawn.add(name)
         pipeline.timer.add("write", write_started)
     return to_coco_entries(poses, image_id, file_name=name)
 
@@ -171,8 +213,6 @@ def estimate_image(
 def run_images(args: argparse.Namespace, cfg: Config) -> int:
     """Estimate the poses in ``args.input`` (an image or a folder) and write ``args.out``."""
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path exists and is not a folder: {out}")
     root: Path = args.input
     base = root if root.is_dir() else root.parent
     own_outputs = ((out / "images").resolve(), (out / "results.json").resolve())
@@ -188,39 +228,72 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
         raise UserError(f"no images found in {root}")
     report.total = len(images)
     image_ids = assign_image_ids(images, annotation_image_ids(args.ann) if args.ann else None)
+    report.id_rule, surprise = image_id_rule(images, args.ann is not None)
+    if surprise:
+        report.warn(surprise)
     boxes = load_boxes(args.boxes, min_score=cfg.detector.score_threshold) if args.boxes else None
+    for problem in boxes.problems if boxes is not None else ():
+        report.warn(problem)
     if boxes is not None and not set(boxes) & {i for i in image_ids if i is not None}:
         report.warn(f"no image id of {root} appears in {args.boxes}: nobody will be found (see --help on image ids)")
     if args.pose == "network" and not cfg.model.weights:
         report.warn("the pose network has random weights (model.weights is empty): its keypoints mean nothing")
+    entries = resumable_entries(out / "results.json", {p.as_posix() for p in images}) if args.resume else []
+    done = {entry["file_name"] for entry in entries}
+    report.resumed = len(done)
+    earlier = set() if args.resume else earlier_outputs(out, report)
     pipeline = build_pipeline(cfg, boxes=boxes, pose=args.pose)
 
-    entries: list[dict[str, Any]] = []
+    todo = [(p, i) for p, i in zip(images, image_ids, strict=True) if p.as_posix() not in done]
     started = time.perf_counter()
-    with progress_bar(report.console, "images") as progress:
-        task = progress.add_task("", total=len(images), item="")
-        for relative, image_id in zip(images, image_ids, strict=True):
-            progress.update(task, item=relative.as_posix())
-            if image_id is None:
-                report.skip(relative.as_posix(), f"not listed in {args.ann}")
-            else:
-                entries += estimate_image(pipeline, args, base, relative, image_id, report)
-            progress.advance(task)
+    interrupted = False
+    with terminate_as_interrupt(), progress_bar(report.console, "images") as progress:
+        task = progress.add_task("", total=len(todo), item="")
+        try:
+            for relative, image_id in todo:
+                progress.update(task, item=relative.as_posix())
+                if image_id is None:
+                    report.skip(relative.as_posix(), f"not listed in {args.ann}")
+                else:
+                    entries += estimate_image(pipeline, args, base, relative, image_id, report)
+                progress.advance(task)
+        except KeyboardInterrupt:
+            interrupted = True  # keep what is done: results.json below, annotated images already written
     elapsed = time.perf_counter() - started
-    if report.processed == 0:
+    if report.processed + report.resumed == 0 and not interrupted:
         raise UserError(f"none of the {len(images)} images in {root} could be processed (see warnings above)")
     try:
-        write_json(out / "results.json", entries)
+        write_json(out / "results.json", finite_or_none(entries))  # resumed entries' extra fields are unchecked
     except OSError as error:
         raise UserError(f"cannot write {out / 'results.json'}: {error.strerror or error}") from None
+    if interrupted:
+        done_count = report.processed + report.resumed
+        report.warn(f"interrupted after {done_count} of {len(images)} images: {out / 'results.json'} holds the images "
+                    "done; the same command with --resume continues the run")  # fmt: skip
+    if earlier - report.drawn:
+        report.warn(f"{out / 'images'} still holds {len(earlier - report.drawn)} annotated images of an earlier run")
     print_summary(report, dict(pipeline.timer.seconds), elapsed, out)
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def earlier_outputs(out: Path, report: BatchReport) -> set[str]:
+    """The annotated images an earlier run left in ``out`` (relative to ``out/images``), with a warning if any,
+    or if it left a results file: this run replaces them as it goes."""
+    folder = out / "images"
+    earlier = {p.relative_to(folder).as_posix() for p in list_files(folder)} if folder.is_dir() else set()
+    if earlier or (out / "results.json").exists():
+        report.warn(f"{out} holds the outputs of an earlier run: this run replaces them as it goes "
+                    "(--resume continues an interrupted run instead)")  # fmt: skip
+    return earlier
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the image or the video mode."""
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    if not args.input.exists() and not is_camera_index(args.input):
+        raise UserError(f"no such file, folder or camera: {args.input}")
+    check_writable_folder(args.out)  # before any work: a run must not lose everything at the end
     if args.track or is_video_input(args.input):
         return run_video(args, cfg)
     return run_images(args, cfg)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from common.errors import UserError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -39,6 +41,30 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         tmp.unlink(missing_ok=True)
 
 
+def check_writable_folder(folder: str | os.PathLike[str]) -> None:
+    """Make sure ``folder`` can be written, or created, before any work is done (it is not created here).
+
+    A path that is a file, under a file, or in a folder that cannot be written is a :class:`UserError`.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output path exists and is not a folder: {folder}")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot create the output folder {folder}: {existing} is a file")
+    if existing != folder:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"cannot create the output folder {folder}: {existing} is not writable")
+        return
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UserError(f"cannot write to the output folder {folder}: {err.strerror or err}") from None
+
+
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     """Atomically write ``data`` to ``target``."""
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
@@ -53,5 +79,5 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 
 
 def write_json(target: str | os.PathLike[str], obj: Any, indent: int | None = None) -> None:
-    """Atomically write ``obj`` as JSON to ``target``."""
-    write_text(target, json.dumps(obj, indent=indent))
+    """Atomically write ``obj`` as strict JSON to ``target`` (a NaN or infinity is a ``ValueError``, never written)."""
+    write_text(target, json.dumps(obj, indent=indent, allow_nan=False))

@@ -1,81 +1,146 @@
 """Model-setup configs: TOML files in ``configs/`` read into typed dataclasses.
 
-Every section and key is checked: an unknown one is a :class:`UserError` naming it and the file.
-Command-line flags override single fields through :func:`override`.
+Every section, key and value is checked when the config is read: an unknown section or key, or a
+value of the wrong type, outside its range or not among its choices, is a :class:`ConfigError`
+(exit 2) naming the source, the section and the key, e.g. ``x.toml [crop] padding: expected a number
+in (0, 10], got 0``. The constraints sit next to each field (:func:`setting`); command-line flags
+and ``--set`` go through the same check in :func:`override`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError
+from common.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "simplebaseline_res50_256x192.toml"
+
+# The names a config may use; each pose/models module builds its own (a test checks they agree).
+FAMILY_BACKBONES = {
+    "simplebaseline": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+    "hrnet": ("hrnet_w32", "hrnet_w48"),
+    "vitpose": ("vit_s", "vit_b", "vit_l", "vit_h"),
+    "rtmpose": ("cspnext_t", "cspnext_s", "cspnext_m", "cspnext_l"),
+}
+BACKBONES = tuple(name for names in FAMILY_BACKBONES.values() for name in names)
+CONVENTIONS = ("legacy", "udp", "half_pixel")  # pixel conventions, see pose/geometry.py
+CHANNEL_ORDERS = ("rgb", "bgr")
+CODEC_TYPES = ("heatmap", "simcc")
+DECODE_METHODS = ("dark", "argmax")
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
+DETECTOR_NAMES = (
+    "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",
+)  # fmt: skip
+DEVICE_PATTERN = (r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a field accepts beyond its type: a range, choices, a pattern, odd integers (each element of a tuple)."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple[str, ...] = ()
+    pattern: tuple[str, str] | None = None  # (regular expression for the whole value, how to describe it)
+    odd: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        """Whether a value of the field's element type satisfies every constraint."""
+        return not (
+            (self.ge is not None and value < self.ge)
+            or (self.gt is not None and value <= self.gt)
+            or (self.le is not None and value > self.le)
+            or (self.lt is not None and value >= self.lt)
+            or (self.choices and value not in self.choices)
+            or (self.pattern is not None and not re.fullmatch(self.pattern[0], value))
+            or (self.odd and value % 2 == 0)
+        )
+
+    def describe(self) -> str:
+        """The range in words, to follow the type: ``"> 0"``, ``"in [0, 1]"``, or ``""``."""
+        low = ("[", ">=", self.ge) if self.ge is not None else ("(", ">", self.gt)
+        high = ("]", "<=", self.le) if self.le is not None else (")", "<", self.lt)
+        if low[2] is not None and high[2] is not None:
+            return f"in {low[0]}{low[2]:g}, {high[2]:g}{high[0]}"
+        bound = low if low[2] is not None else high
+        return f"{bound[1]} {bound[2]:g}" if bound[2] is not None else ""
+
+
+def setting(default: Any, **constraints: Any) -> Any:
+    """A dataclass field with ``default`` and the :class:`Check` constraints (``ge``, ``gt``, ``le``, ``lt``,
+    ``choices``, ``pattern``, ``odd``) its values must meet."""
+    return field(default=default, metadata={"check": Check(**constraints)})
 
 
 @dataclass
 class ModelConfig:
     """The single-person pose network."""
 
-    family: str = "simplebaseline"  # "simplebaseline" (pose/models/ has one module per family)
-    backbone: str = "resnet50"
-    input_size: tuple[int, int] = (192, 256)  # (width, height)
-    heatmap_size: tuple[int, int] = (48, 64)  # (width, height)
-    deconv_channels: int = 256
-    num_deconv: int = 3
+    family: str = setting("simplebaseline", choices=tuple(FAMILY_BACKBONES))  # pose/models: one module each
+    backbone: str = setting("resnet50", choices=BACKBONES)
+    input_size: tuple[int, int] = setting((192, 256), ge=1)  # (width, height)
+    heatmap_size: tuple[int, int] = setting((48, 64), ge=1)  # (width, height)
+    deconv_channels: int = setting(256, ge=1)
+    num_deconv: int = setting(3, ge=0, le=5)
     weights: str = ""  # registry name, local path, or "" for random initialisation
-    channel_order: str = "rgb"  # of the frames the weights were trained on: "rgb" (MMPose) or "bgr" (official)
+    # of the frames the weights were trained on: "rgb" (MMPose) or "bgr" (the official SimpleBaseline release)
+    channel_order: str = setting("rgb", choices=CHANNEL_ORDERS)
 
 
 @dataclass
 class CropConfig:
     """DeepPose box normalization."""
 
-    padding: float = 1.25
+    padding: float = setting(1.25, gt=0, le=10)  # the crop is this much larger than the box
 
 
 @dataclass
 class CodecConfig:
     """What the network outputs (heatmaps or SimCC vectors), its targets and decoding."""
 
-    type: str = "heatmap"  # "heatmap" (SimpleBaseline, HRNet, ViTPose) or "simcc" (RTMPose)
-    sigma: float = 2.0
-    decode: str = "dark"  # "dark" (sub-pixel Taylor step) or "argmax"
-    blur_kernel: int = 11
-    # Pixel convention the weights were trained in: "legacy", "udp" or "half_pixel" (see pose/geometry.py).
-    convention: str = "udp"
-    split_ratio: float = 2.0  # simcc: bins per input pixel
-    simcc_sigma: tuple[float, float] = (4.9, 5.66)  # simcc: Gaussian label sigma (x, y), in bins
+    type: str = setting("heatmap", choices=CODEC_TYPES)  # "heatmap" (SimpleBaseline, HRNet, ViTPose), "simcc" (RTMPose)
+    sigma: float = setting(2.0, gt=0, le=100)  # heatmap pixels
+    decode: str = setting("dark", choices=DECODE_METHODS)  # "dark" (sub-pixel Taylor step) or "argmax"
+    blur_kernel: int = setting(11, ge=1, odd=True)  # DARK's Gaussian blur (1 = none)
+    # Pixel convention the weights were trained in (see pose/geometry.py).
+    convention: str = setting("udp", choices=CONVENTIONS)
+    split_ratio: float = setting(2.0, gt=0, le=16)  # simcc: bins per input pixel
+    simcc_sigma: tuple[float, float] = setting((4.9, 5.66), gt=0, le=100)  # simcc: label sigma (x, y), in bins
 
 
 @dataclass
 class DetectorConfig:
     """The person detector."""
 
-    name: str = "keypointrcnn_resnet50_fpn"
+    name: str = setting("keypointrcnn_resnet50_fpn", choices=DETECTOR_NAMES)
     weights: str = ""  # "" = the architecture's default torchvision weights; or a local file
-    score_threshold: float = 0.5
-    nms_threshold: float = 0.5
-    max_people: int = 30
+    score_threshold: float = setting(0.5, ge=0, le=1)
+    nms_threshold: float = setting(0.5, ge=0, le=1)
+    max_people: int = setting(30, ge=0)  # 0 = every person
 
 
 @dataclass
 class InferenceConfig:
     """Top-down inference settings."""
 
-    device: str = "cpu"
-    precision: str = "fp32"  # "fp32", or "bf16" / "fp16" autocast for the pose network (bf16 suits CPUs with AMX)
-    batch_size: int = 16
+    device: str = setting("cpu", pattern=DEVICE_PATTERN)
+    # "fp32", or "bf16" / "fp16" autocast for the pose network (bf16 suits CPUs with AMX)
+    precision: str = setting("fp32", choices=PRECISION_NAMES)
+    batch_size: int = setting(16, ge=1)
     flip_test: bool = True
-    keypoint_score_threshold: float = 0.2
-    oks_nms_threshold: float = 0.9
+    keypoint_score_threshold: float = setting(0.2, ge=0, le=1)
+    oks_nms_threshold: float = setting(0.9, ge=0, le=1)
 
 
 @dataclass
@@ -89,46 +154,83 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a table, got {value!r}")
-        return _build(annotation, value, where)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise UserError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(annotation)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], where) for v in value)
-        if len(value) != len(args):
-            raise UserError(f"{where}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
-    if origin in (types.UnionType, typing.Union):
-        return value
-    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if annotation in (int, str, bool) and not isinstance(value, annotation):
-        raise UserError(f"{where}: expected {annotation.__name__}, got {value!r}")
-    if annotation is int and isinstance(value, bool):
-        raise UserError(f"{where}: expected int, got {value!r}")
+_NOUNS = {float: ("a number", "numbers"), int: ("an integer", "integers"), str: ("a string", "strings"),
+          bool: ("true or false", "true or false")}  # fmt: skip
+
+
+def describe(annotation: Any, check: Check) -> str:
+    """What a field of type ``annotation`` under ``check`` accepts, in words."""
+    if check.choices:
+        return "one of " + ", ".join(repr(c) for c in check.choices)
+    if check.pattern is not None:
+        return check.pattern[1]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is tuple:
+        plural = _NOUNS[args[0]][1]
+        text = f"a list of {plural}" if args[1:] == (Ellipsis,) else f"{len(args)} {plural}"
+    else:
+        text = ("an odd integer" if check.odd else _NOUNS[annotation][0]) if annotation in _NOUNS else str(annotation)
+    return f"{text} {check.describe()}".strip()
+
+
+class _Rejected(Exception):
+    """A value that does not fit its field."""
+
+
+def _scalar(value: Any, kind: type, check: Check) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _Rejected
+    if (kind is float and not math.isfinite(value)) or not check.accepts(value):
+        raise _Rejected
     return value
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+def _value(value: Any, annotation: Any, check: Check) -> Any:
+    if typing.get_origin(annotation) is not tuple:
+        return _scalar(value, annotation, check)
+    if not isinstance(value, list | tuple):
+        raise _Rejected
+    args = typing.get_args(annotation)
+    kinds = [args[0]] * len(value) if args[1:] == (Ellipsis,) else list(args)
+    if len(kinds) != len(value):
+        raise _Rejected
+    return tuple(_scalar(v, k, check) for v, k in zip(value, kinds, strict=True))
+
+
+def _field_value(section: Any, key: str, value: Any, source: str, section_name: str) -> Any:
+    """``value`` checked (and converted: ints to floats, lists to tuples) for field ``key`` of ``section``."""
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if key not in fields:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"{source} [{section_name}]: unknown key {key!r} (known: {known})")
+    annotation = typing.get_type_hints(section)[key]
+    check = fields[key].metadata.get("check", Check())
+    try:
+        return _value(value, annotation, check)
+    except _Rejected:
+        expected = describe(annotation, check)
+        raise ConfigError(f"{source} [{section_name}] {key}: expected {expected}, got {value!r}") from None
+
+
+def _sections(cls: type) -> dict[str, type]:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in names:
-            raise UserError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
-    return cls(**kwargs)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def config_from_dict(data: dict[str, Any], cls: type = Config, source: str = "config") -> Any:
-    """Build a config dataclass from a parsed TOML mapping, rejecting unknown keys."""
-    return _build(cls, data, source)
+    """Build a config dataclass from a parsed TOML mapping, checking every section, key and value."""
+    sections = _sections(cls)
+    kwargs = {}
+    for name, table in data.items():
+        if name not in sections:
+            raise ConfigError(f"{source}: unknown section {name!r} (known: {', '.join(sections)})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source} [{name}]: expected a table of keys, got {table!r}")
+        section = sections[name]
+        kwargs[name] = section(**{k: _field_value(section, k, v, source, name) for k, v in table.items()})
+    return cls(**kwargs)
 
 
 def load_config(path: str | Path | None = None, cls: type = Config) -> Any:
@@ -138,26 +240,27 @@ def load_config(path: str | Path | None = None, cls: type = Config) -> Any:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The parsed TOML file at ``path``; a missing or malformed file is a :class:`UserError`."""
+    """The parsed TOML file at ``path``; a missing or malformed file is a :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path}")
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML ({err})") from None
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
 
 
-def override(cfg: Any, dotted: str, value: Any) -> None:
-    """Set ``cfg.section.key = value`` (type-checked); ``value`` None leaves the field as it is."""
+def override(cfg: Any, dotted: str, value: Any, source: str = "override") -> None:
+    """Set ``cfg.section.key = value``, checked as in a file (``source`` names the flag in errors).
+
+    ``value`` None leaves the field as it is.
+    """
     if value is None:
         return
-    *parents, leaf = dotted.split(".")
-    target = cfg
-    for name in parents:
-        target = getattr(target, name)
-    hints = typing.get_type_hints(type(target))
-    if leaf not in hints:
-        raise UserError(f"unknown config field '{dotted}'")
-    setattr(target, leaf, _coerce(value, hints[leaf], dotted))
+    section_name, _, key = dotted.partition(".")
+    sections = _sections(type(cfg))
+    if section_name not in sections:
+        raise ConfigError(f"{source}: unknown config section {section_name!r} (known: {', '.join(sections)})")
+    section = getattr(cfg, section_name)
+    setattr(section, key, _field_value(type(section), key, value, source, section_name))

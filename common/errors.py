@@ -8,6 +8,8 @@ from typing import NoReturn
 
 EXIT_USER_ERROR = 1
 EXIT_MISSING_WEIGHTS = 2
+EXIT_BAD_CONFIG = 2  # as argparse's own usage errors
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
 
 class UserError(Exception):
@@ -20,6 +22,12 @@ class MissingWeightsError(UserError):
     """Pretrained weights are neither cached nor downloadable."""
 
     exit_code = EXIT_MISSING_WEIGHTS
+
+
+class ConfigError(UserError):
+    """A config value (TOML file, command-line flag or ``--set``) of the wrong type, range or choice."""
+
+    exit_code = EXIT_BAD_CONFIG
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
@@ -35,5 +43,5 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     except UserError as err:
         fail(str(err), err.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail("interrupted", EXIT_INTERRUPTED)
     raise SystemExit(code or 0)

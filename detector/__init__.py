@@ -1,6 +1,6 @@
 """Person detection: torchvision COCO detectors reduced to people, or boxes read from a COCO results file."""
 
-from detector.boxes_file import BoxesByImage, load_boxes
+from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from detector.detections import Detections, detections_to_pose_result
 from detector.torchvision_detector import (
     ARCHITECTURES,
@@ -14,6 +14,7 @@ from detector.torchvision_detector import (
 __all__ = [
     "ARCHITECTURES",
     "BoxesByImage",
+    "boxes_outside",
     "Detections",
     "PersonDetector",
     "build_detector",

@@ -3,12 +3,14 @@
 The file is a list of ``{"image_id": int, "category_id": int, "bbox": [x, y, w, h], "score": float}``
 (the format COCO's evaluation server and most detectors write). Only ``category_id == 1`` (person)
 entries are kept. An image without entries has no people: :meth:`BoxesByImage.get` returns
-``Detections.empty()`` for it, so callers can look up every image id.
+``Detections.empty()`` for it, so callers can look up every image id. Every number must be finite and
+every coordinate within ``common.numbers.MAX_COORDINATE`` pixels; zero-area boxes are kept but listed
+in ``BoxesByImage.problems`` for the caller to warn about (:func:`boxes_outside` finds the boxes that
+miss an image).
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,19 +19,23 @@ import numpy as np
 
 from common.errors import UserError
 from common.jsonio import read_json
+from common.numbers import MAX_COORDINATE, is_coordinate, is_number
 from detector.detections import Detections
 from pose.schema import PERSON_CATEGORY_ID
 
 
 class BoxesByImage(dict[int, Detections]):
-    """Person detections per image id; ``get(image_id)`` is ``Detections.empty()`` for an image with none."""
+    """Person detections per image id; ``get(image_id)`` is ``Detections.empty()`` for an image with none.
+
+    ``problems`` lists what a caller should warn about (one line each), e.g. zero-area boxes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
 
     def get(self, image_id: int, default: Detections | None = None) -> Detections:  # type: ignore[override]
         return super().get(image_id, Detections.empty() if default is None else default)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _entry_problem(entry: Any) -> str | None:
@@ -40,12 +46,14 @@ def _entry_problem(entry: Any) -> str | None:
         if not isinstance(entry.get(key), int) or isinstance(entry.get(key), bool):
             return f"'{key}' must be an integer, got {entry.get(key)!r}"
     bbox = entry.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
-        return f"'bbox' must be [x, y, width, height] numbers, got {bbox!r}"
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
+        return f"'bbox' must be [x, y, width, height] finite numbers, got {bbox!r}"
+    if not all(is_coordinate(v) for v in (*bbox, bbox[0] + bbox[2], bbox[1] + bbox[3])):
+        return f"'bbox' {bbox!r} reaches beyond {MAX_COORDINATE:g} pixels: not an image box"
     if bbox[2] < 0 or bbox[3] < 0:
         return f"'bbox' has a negative width or height: {bbox!r}"
-    if not _is_number(entry.get("score")):
-        return f"'score' must be a number, got {entry.get('score')!r}"
+    if not is_number(entry.get("score")):
+        return f"'score' must be a finite number, got {entry.get('score')!r}"
     return None
 
 
@@ -60,15 +68,34 @@ def load_boxes(path: str | Path, min_score: float = 0.0) -> BoxesByImage:
     if not isinstance(entries, list):
         raise UserError(f"{path}: expected a list of COCO detection results, got a JSON {type(entries).__name__}")
     rows: dict[int, list[tuple[list[float], float]]] = defaultdict(list)
+    zero_area = []
     for index, entry in enumerate(entries):
         problem = _entry_problem(entry)
         if problem:
             raise UserError(f"{path}: entry {index}: {problem}")
         if entry["category_id"] == PERSON_CATEGORY_ID and entry["score"] >= min_score:
             rows[entry["image_id"]].append((entry["bbox"], entry["score"]))
+            if entry["bbox"][2] * entry["bbox"][3] == 0:
+                zero_area.append(index)
     boxes = BoxesByImage()
+    if zero_area:
+        boxes.problems.append(f"{path}: zero-area person boxes find nobody ({_entries(zero_area)})")
     for image_id, people in rows.items():
         scores = np.array([score for _, score in people], dtype=np.float64)
         order = np.argsort(-scores, kind="stable")
         boxes[image_id] = Detections(np.array([box for box, _ in people], dtype=np.float64)[order], scores[order])
     return boxes
+
+
+def _entries(indices: list[int], shown: int = 5) -> str:
+    listed = ", ".join(str(i) for i in indices[:shown])
+    return f"entr{'y' if len(indices) == 1 else 'ies'} {listed}" + (
+        f" and {len(indices) - shown} more" if len(indices) > shown else ""
+    )
+
+
+def boxes_outside(detections: Detections, width: int, height: int) -> list[list[float]]:
+    """The boxes of ``detections`` that lie wholly outside a ``width`` x ``height`` image."""
+    x, y, w, h = detections.boxes.T
+    outside = (x + w <= 0) | (y + h <= 0) | (x >= width) | (y >= height)
+    return [[float(v) for v in box] for box in detections.boxes[outside]]

@@ -4,7 +4,9 @@ Weights are the architecture's default torchvision weights (``COCO_V1``), read f
 cache (``torch.hub.get_dir()/checkpoints/<file name>``, downloaded there when online), or a local
 file given as ``detector.weights`` (a state dict, or a torchvision reference-training checkpoint with
 a ``model`` entry). The network is built without weights (nothing else is downloaded) and the state
-dict loaded here, with the trunk's BatchNorm frozen exactly as torchvision does for pretrained models.
+dict loaded here, with the trunk's BatchNorm frozen exactly as torchvision does for pretrained models
+(a file from a model trained from scratch, whose trunk had plain BatchNorm, loads too: its
+``num_batches_tracked`` counters are the only keys the frozen layers lack, and they are bookkeeping).
 ``pretrained=False`` keeps random weights: for tests and speed benchmarks only, it finds nothing real.
 """
 
@@ -88,7 +90,9 @@ def _load_weights(model: nn.Module, name: str, arch: Architecture, weights: str)
     if weights:
         path = Path(weights).expanduser()
         state = {k.removeprefix("module."): v for k, v in unwrap_state_dict(read_checkpoint(path), path).items()}
-        load_checked(model, state, path, name, allow_extra=False)
+        expected = model.state_dict()
+        counters = [k for k in state if k.endswith(".num_batches_tracked") and k not in expected]
+        load_checked(model, {k: v for k, v in state.items() if k not in counters}, path, name, allow_extra=False)
         return
     hash_prefix = torch.hub.HASH_REGEX.search(default_weights_file(name))
     path = fetch_checkpoint(arch.weights.url, hash_prefix.group(1) if hash_prefix else None)

@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_config(args.config)
-    override(cfg, "inference.device", args.device)
+    override(cfg, "inference.device", args.device, "--device")
     console = Console()
     torch.manual_seed(0)
     frames, source = load_frames(args.images, args.ann, args.frames)

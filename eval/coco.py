@@ -14,7 +14,6 @@ import argparse
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,12 @@ import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
 
-from common.atomic import write_json
+from common.atomic import check_writable_folder, write_json
 from common.config import Config
 from common.console import error_console, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
 from common.images import read_image
+from common.numbers import finite_or_none, is_number
 from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
@@ -116,18 +116,12 @@ def predict_images(
     return entries, processed, skipped, blank
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
 def checked_results(coco: COCO, path: Path) -> list[dict[str, Any]]:
-    """A keypoint results file, checked to be numeric and to refer only to images of ``coco``."""
+    """A keypoint results file, checked to hold finite numbers and to refer only to images of ``coco``."""
     entries = load_results(path)
     known = set(coco.getImgIds())
     for i, entry in enumerate(entries):
-        if not _is_number(entry["score"]) or not all(_is_number(v) for v in entry["keypoints"]):
-            raise UserError(f"{path}: entry {i} has non-numeric 'score' or 'keypoints'")
-        if not _is_number(entry["image_id"]) or entry["image_id"] not in known:
+        if not is_number(entry["image_id"]) or entry["image_id"] not in known:
             raise UserError(f"{path}: entry {i} refers to image_id {entry['image_id']!r}, not in the annotation file")
     return entries
 
@@ -195,6 +189,8 @@ def person_boxes(
     if boxes_path is None:
         return ground_truth_boxes(coco, image_ids)
     boxes = load_boxes(boxes_path, min_score=cfg.detector.score_threshold)
+    for problem in boxes.problems:
+        warn(console, problem)
     if not set(boxes) & set(image_ids):
         warn(console, f"no image id of the annotation file appears in {boxes_path}: nobody will be found")
     return boxes
@@ -316,9 +312,10 @@ def print_evaluation(coco: COCO, evaluation: Evaluation) -> None:
 
 
 def write_output(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as JSON; an unwritable path is a :class:`UserError`."""
+    """Atomically write ``obj`` as strict JSON (a non-finite number as null); an unwritable path is a
+    :class:`UserError`."""
     try:
-        write_json(path, obj, indent=2)
+        write_json(path, finite_or_none(obj), indent=2)
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
 
@@ -336,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--oracle-network and --oracle-noise go with --oracle")
     if not np.isfinite(args.oracle_noise) or args.oracle_noise < 0:
         raise UserError(f"--oracle-noise: expected a finite number of heatmap pixels >= 0, got {args.oracle_noise}")
+    for output in (args.json, args.save_results):
+        if output is not None:
+            check_writable_folder(output.parent)  # before the evaluation, not after it
     coco = load_coco(args.ann)
     console = error_console()
     if mode == "results":

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from common.config import DEFAULT_CONFIG, Config, load_config, override
-from pose.codecs import DECODE_METHODS
-from pose.geometry import CONVENTIONS
-from pose.inference import PRECISIONS
-from pose.models.inputs import CHANNEL_ORDERS
+from common.config import (
+    CHANNEL_ORDERS,
+    CONVENTIONS,
+    DECODE_METHODS,
+    DEFAULT_CONFIG,
+    PRECISION_NAMES,
+    Config,
+    load_config,
+    override,
+)
 from pose.pipeline import POSE_SOURCES
 from pose.setup import apply_weights_setup, explicit_fields
 from pose.training_config import TrainingConfig
@@ -48,6 +54,14 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(0, text)
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number greater than 0 (not nan, not inf)."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config`` and the flags that override its common fields."""
     group = parser.add_argument_group("model setup")
@@ -75,7 +89,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
     group.add_argument(
-        "--precision", choices=tuple(PRECISIONS), help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
+        "--precision", choices=PRECISION_NAMES, help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
     )
     group.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
     group.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
@@ -103,12 +117,12 @@ def config_from_args(args: argparse.Namespace, weights_setup: bool = True) -> Co
     cfg = load_config(args.config, cls=TrainingConfig)
     given = {}
     for name, dotted in CONFIG_FLAGS:
-        value = getattr(args, name)
-        override(cfg, dotted, value)
+        value, flag = getattr(args, name), "--" + name.replace("_", "-")
+        override(cfg, dotted, value, flag)
         if value is not None:
-            given[dotted] = "--" + name.replace("_", "-")
+            given[dotted] = flag
     if args.no_flip:
-        override(cfg, "inference.flip_test", False)
+        override(cfg, "inference.flip_test", False, "--no-flip")
     if weights_setup and args.pose == "network":
         apply_weights_setup(cfg, explicit_fields(args.config, given))
     return cfg

@@ -119,8 +119,8 @@ def draw_chart(
 
 def render_curves(records: list[dict[str, Any]]) -> np.ndarray:
     """The loss chart above the AP chart, as one BGR image."""
-    train = [r for r in records if r["kind"] == "train"]
-    epochs = [r for r in records if r["kind"] == "epoch"]
+    train = [r for r in records if r["kind"] == "train" and r.get("loss") is not None]  # null: a diverged loss
+    epochs = [r for r in records if r["kind"] == "epoch" and r.get("loss") is not None]
     val = [r for r in records if r["kind"] == "val"]
     loss = draw_chart(
         "training loss",

@@ -9,6 +9,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.jsonio import read_json
+from common.numbers import MAX_COORDINATE, is_coordinate, is_number
 from pose.inference import PoseResult
 from pose.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
@@ -18,10 +19,13 @@ REQUIRED_FIELDS = ("image_id", "category_id", "keypoints", "score")
 def to_coco_entries(result: PoseResult, image_id: int, **extra: Any) -> list[dict[str, Any]]:
     """One COCO keypoint result per person (``keypoints`` as x, y, confidence triplets, ``bbox`` xywh).
 
-    ``extra`` fields (e.g. ``file_name``) are added to every entry.
+    ``extra`` fields (e.g. ``file_name``) are added to every entry. A person with a non-finite number
+    (which strict JSON cannot hold) is left out.
     """
     entries = []
-    for i in range(len(result)):
+    finite = np.isfinite(result.keypoints).all(axis=(1, 2)) & np.isfinite(result.boxes).all(axis=1)
+    finite &= np.isfinite(result.scores) & np.isfinite(result.box_scores)
+    for i in np.flatnonzero(finite):
         entries.append(
             {
                 "image_id": int(image_id),
@@ -46,17 +50,52 @@ def validate_entries(entries: Any, source: str, required: tuple[str, ...] = REQU
         missing = [name for name in required if name not in entry]
         if missing:
             raise UserError(f"{source}: entry {i} has no '{missing[0]}' field")
-        keypoints = entry["keypoints"]
-        if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
-            raise UserError(f"{source}: entry {i} 'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers")
-        if "bbox" in required and (not isinstance(entry["bbox"], list) or len(entry["bbox"]) != 4):
-            raise UserError(f"{source}: entry {i} 'bbox' must be [x, y, w, h]")
+        problem = _numbers_problem(entry, "bbox" in required)
+        if problem:
+            raise UserError(f"{source}: entry {i} {problem}")
     return entries
+
+
+def _numbers_problem(entry: dict[str, Any], needs_bbox: bool) -> str | None:
+    """What is wrong with an entry's ``keypoints``, ``score`` and (when required or present) ``bbox``, if anything."""
+    keypoints = entry["keypoints"]
+    if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
+        return f"'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers"
+    if not all(is_coordinate(v) for v in keypoints):
+        return f"'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels"
+    if not is_number(entry["score"]):
+        return f"'score' must be a finite number, got {entry['score']!r}"
+    if "bbox" in entry or needs_bbox:
+        bbox = entry.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            return "'bbox' must be [x, y, w, h]"
+        if not all(is_coordinate(v) for v in bbox):
+            return f"'bbox' must hold finite numbers within {MAX_COORDINATE:g} pixels, got {bbox!r}"
+    return None
 
 
 def load_results(path: str | Path, required: tuple[str, ...] = REQUIRED_FIELDS) -> list[dict[str, Any]]:
     """Read and check a COCO keypoint results file."""
     return validate_entries(read_json(path, "results file"), str(path), required)
+
+
+def resumable_entries(path: Path, names: set[str]) -> list[dict[str, Any]]:
+    """The entries of an earlier, interrupted run's results file, to keep when continuing it.
+
+    Every entry must carry the ``file_name`` of one of ``names`` (the images of this run); otherwise the
+    file is not a run over the same input, and continuing it would mix two runs: a :class:`UserError`.
+    A missing file is a run that had not finished its first image: nothing to keep.
+    """
+    if not path.exists():
+        return []
+    entries = validate_entries(read_json(path, "results file"), str(path))
+    strangers = [e.get("file_name") for e in entries if e.get("file_name") not in names]
+    if strangers:
+        raise UserError(
+            f"cannot resume: {path} holds results for {len(strangers)} entries that are not images of this input "
+            f"(e.g. {strangers[0]!r}): it is the output of another run"
+        )
+    return entries
 
 
 def keypoints_array(entries: list[dict[str, Any]]) -> np.ndarray:

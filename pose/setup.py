@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config import Config, read_toml
+from common.config import Config, override, read_toml
 from common.errors import UserError
 from pose.checkpoints import read_checkpoint, resolve_local_weights
 from pose.registry import REGISTRY
@@ -111,9 +111,9 @@ def weights_setup(spec: str) -> WeightsSetup | None:
     return describe_checkpoint(read_checkpoint(path), str(path))
 
 
-def _set(cfg: Config, dotted: str, value: Any) -> None:
-    section, key = dotted.split(".")
-    setattr(getattr(cfg, section), key, value)
+def _set(cfg: Config, dotted: str, value: Any, source: str) -> None:
+    """Set a field from what the weights say, checked like any config value."""
+    override(cfg, dotted, list(value) if isinstance(value, tuple) else value, source)
 
 
 def _value(cfg: Config, dotted: str) -> Any:
@@ -132,7 +132,7 @@ def apply_weights_setup(cfg: Config, explicit: Mapping[str, str]) -> WeightsSetu
         return None
     for dotted, value in setup.recorded.items():
         if dotted not in explicit:
-            _set(cfg, dotted, value)
+            _set(cfg, dotted, value, setup.source)
         elif dotted not in TUNING_FIELDS and _value(cfg, dotted) != value:  # tuning: the user's choice stands
             raise UserError(
                 f"{setup.source} was trained with {dotted} = {value!r}, but {explicit[dotted]} "
@@ -140,7 +140,7 @@ def apply_weights_setup(cfg: Config, explicit: Mapping[str, str]) -> WeightsSetu
             )
     for dotted, value in setup.implied.items():
         if dotted not in explicit and dotted not in setup.recorded:
-            _set(cfg, dotted, value)
+            _set(cfg, dotted, value, setup.source)
     return setup
 
 

@@ -40,11 +40,9 @@ def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> dict[str, st
         key, sep, value = assignment.partition("=")
         if not sep or "." not in key:
             raise UserError(f"--set expects SECTION.KEY=VALUE, got '{assignment}'")
-        section = key.split(".", 1)[0]
-        if not hasattr(cfg, section):
-            raise UserError(f"unknown config section '{section}' in --set {assignment}")
-        override(cfg, key.strip(), _parse_value(value.strip()))
-        given[key.strip()] = f"--set {assignment}"
+        shown = key.strip().encode("unicode_escape").decode()  # the error names it on one line
+        override(cfg, key.strip(), _parse_value(value.strip()), f"--set {shown}")
+        given[key.strip()] = f"--set {shown}"
     return given
 
 
@@ -84,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     cfg = load_training_config(args.config)
-    override(cfg, "train.output_dir", args.output_dir)
-    override(cfg, "train.epochs", args.epochs)
-    override(cfg, "train.device", args.device)
+    override(cfg, "train.output_dir", args.output_dir, "--output-dir")
+    override(cfg, "train.epochs", args.epochs, "--epochs")
+    override(cfg, "train.device", args.device, "--device")
     if args.from_scratch:
         cfg.train.allow_scratch = True
     given = apply_overrides(cfg, args.set)

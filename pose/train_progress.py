@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from common.atomic import write_text
+from common.numbers import finite_or_none
 
 
 class MetricsLog:
     """JSON-lines metrics (``train`` records every few iterations, ``epoch`` and ``val`` records), rank 0 only.
 
     A fresh run starts the file anew; a resumed one keeps the records of the epochs it resumes after.
+    A non-finite number (a diverged loss) is written as ``null``: every line is strict JSON.
     """
 
     def __init__(self, path: Path, enabled: bool, keep_through_epoch: int | None) -> None:
@@ -36,7 +38,7 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
             with open(self.path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+                fh.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
 
 
 class Clock:

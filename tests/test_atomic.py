@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from common.atomic import atomic_path, write_json
+import common.atomic
+from common.atomic import atomic_path, check_writable_folder, write_json
+from common.errors import UserError
 
 
 def test_write_json_replaces(tmp_path: Path) -> None:
@@ -51,3 +53,17 @@ def test_output_gets_the_usual_file_mode(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_output_folder_checked_without_being_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_writable_folder(tmp_path / "new" / "out")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("")
+    for bad, message in [(tmp_path / "file", "not a folder"), (tmp_path / "file" / "out", "is a file")]:
+        with pytest.raises(UserError, match=message):
+            check_writable_folder(bad)
+    monkeypatch.setattr(common.atomic.os, "access", lambda path, mode: False)  # as a read-only mount answers
+    with pytest.raises(UserError, match=f"{tmp_path} is not writable"):
+        check_writable_folder(tmp_path / "new")
+    check_writable_folder(tmp_path)  # an existing folder: a file is written and removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

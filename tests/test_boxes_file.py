@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from detector import Detections, load_boxes
+from detector import Detections, boxes_outside, load_boxes
 
 
 def _write(tmp_path: Path, content: object) -> Path:
@@ -51,8 +51,12 @@ def test_person_boxes_grouped_per_image_best_first(tmp_path: Path) -> None:
         ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 0.5}], "entry 0: 'bbox' must be"),
         ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, "1", 1], "score": 0.5}], "'bbox' must be"),
         ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, -1, 1], "score": 0.5}], "negative width or height"),
-        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}], "'score' must be a number"),
-        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}], "entry 0: 'score' must be a number"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}], "'score' must be a finite"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1]}], "entry 0: 'score' must be a finite number"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}]', "'score' must be a finite"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, Infinity, 1], "score": 1}]', "'bbox' must be"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [1e308, 0, 1.7e308, 100], "score": 1}], "beyond 1e\\+06 pixels"),
+        ([{"image_id": 1, "category_id": 1, "bbox": [-2e6, 0, 1, 1], "score": 1}], "entry 0: 'bbox' .* beyond"),
     ],
 )
 def test_malformed_files_name_file_and_entry(tmp_path: Path, content: object, message: str) -> None:
@@ -65,3 +69,24 @@ def test_malformed_files_name_file_and_entry(tmp_path: Path, content: object, me
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="detection results file not found: .*absent.json"):
         load_boxes(tmp_path / "absent.json")
+
+
+def test_zero_area_boxes_are_named_and_boxes_outside_an_image_found(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            {"image_id": 1, "category_id": 1, "bbox": [0, 0, 0, 5], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [0.2, 0.2, 0.5, 0.5], "score": 0.8},
+            {"image_id": 2, "category_id": 1, "bbox": [3, 3, 4, 0], "score": 0.7},
+            {"image_id": 2, "category_id": 1, "bbox": [1, 0, 5, 5], "score": 0.6},
+        ],
+    )
+    boxes = load_boxes(path)
+    assert boxes.problems == [f"{path}: zero-area person boxes find nobody (entries 0, 2)"]
+    assert boxes_outside(boxes[1], 1, 1) == [[0.0, 0.0, 0.0, 5.0]]
+    assert boxes_outside(boxes[2], 1, 1) == [[3.0, 3.0, 4.0, 0.0], [1.0, 0.0, 5.0, 5.0]]
+    assert boxes_outside(boxes[2], 10, 10) == []
+    assert (
+        load_boxes(_write(tmp_path, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])).problems
+        == []
+    )

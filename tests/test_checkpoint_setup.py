@@ -43,10 +43,14 @@ MMPOSE_1X_CFG = "codec = dict(type='{codec}', input_size=(192, 256), heatmap_siz
 
 @pytest.fixture(scope="module")
 def reference_state() -> dict[str, torch.Tensor]:
-    """A resnet18 SimpleBaseline state dict with every floating tensor randomised."""
+    """A resnet18 SimpleBaseline state dict with every floating tensor randomised (variances positive)."""
     torch.manual_seed(0)
     state = SimpleBaseline("resnet18").state_dict()
-    return {k: v.clone() if not v.is_floating_point() else torch.randn_like(v) for k, v in state.items()}
+    return {
+        k: v.clone() if not v.is_floating_point()
+        else torch.rand_like(v) + 0.5 if k.endswith("running_var") else 0.1 * torch.randn_like(v)
+        for k, v in state.items()
+    }  # fmt: skip
 
 
 def _mmpose_keys(state: dict[str, torch.Tensor], head_prefix: str) -> OrderedDict:

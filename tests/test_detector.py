@@ -272,3 +272,23 @@ def test_keypoint_rcnn_as_a_box_detector_gives_the_same_boxes() -> None:
     assert found[0].keypoints is not None and found[1].keypoints is None
     np.testing.assert_allclose(found[1].boxes, found[0].boxes)
     np.testing.assert_allclose(found[1].scores, found[0].scores)
+
+
+def test_weights_of_a_detector_trained_from_scratch_load(tmp_path: Path) -> None:
+    """torchvision builds an untrained trunk with plain BatchNorm (``num_batches_tracked`` in its state dict)."""
+    torch.manual_seed(2)
+    scratch = torchvision_detector.ARCHITECTURES[FAST].builder(weights=None, weights_backbone=None)
+    batchnorms = [m for m in scratch.backbone.body.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert batchnorms
+    for module in batchnorms:  # statistics as training would leave them
+        module.running_mean.uniform_(-1, 1)
+        module.running_var.uniform_(0.5, 2)
+        module.num_batches_tracked.fill_(100)
+    path = tmp_path / "scratch.pth"
+    torch.save({"model": scratch.state_dict()}, path)
+    detector = build_detector(DetectorConfig(name=FAST, weights=str(path), score_threshold=0.0))
+    frame = torch.rand(1, 3, 64, 80)
+    with torch.inference_mode():
+        ours = detector.model.backbone(frame)["0"]
+        theirs = scratch.eval().backbone(frame)["0"]
+    torch.testing.assert_close(ours, theirs)

@@ -179,7 +179,15 @@ def test_non_coco_annotation_file(content: str, tmp_path: Path, capsys: pytest.C
         ('[{"image_id": 1, "category_id": 1, "keypoints": [1, 2, 3], "score": 1.0}]', "must be a list of 51"),
         (
             '[{"image_id": 1, "category_id": 1, "keypoints": [' + ", ".join(['"a"'] * 51) + '], "score": 1}]',
-            "non-numeric",
+            "'keypoints' must hold finite numbers",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "keypoints": [' + ", ".join(["NaN"] * 51) + '], "score": 1}]',
+            "entry 0 'keypoints' must hold finite numbers",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "keypoints": [' + ", ".join(["1"] * 51) + '], "score": Infinity}]',
+            "entry 0 'score' must be a finite number, got inf",
         ),
         ('[{"image_id": 99999, "category_id": 1, "keypoints": [' + ", ".join(["1"] * 51) + '], "score": 1}]', "99999"),
     ],
@@ -219,3 +227,13 @@ def test_oracle_reports_blank_frames(synthetic_coco: Path, tmp_path: Path, capsy
     assert main([*argv, "--json", str(tmp_path / "m.json")]) == 0
     assert "2 images not found: the oracle used blank frames" in capsys.readouterr().err
     assert _metrics(tmp_path / "m.json")["AP"] >= 0.9
+
+
+def test_unwritable_outputs_fail_before_the_evaluation(
+    synthetic_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eval.coco.load_coco", lambda path: pytest.fail("evaluated before checking the outputs"))
+    (tmp_path / "file").write_text("")
+    for flag in ("--json", "--save-results"):
+        argv = ["--ann", str(synthetic_coco / "annotations.json"), "--oracle", flag, str(tmp_path / "file" / "m.json")]
+        assert "not a folder" in _cli_error(argv, capsys)

@@ -154,3 +154,17 @@ def test_run_py_with_an_rtmpose_setup(synthetic_coco: Path, tmp_path: Path) -> N
     entries = load_results(out / "results.json")
     assert len(entries) == len(annotations["annotations"])
     assert all(np.isfinite(e["keypoints"]).all() for e in entries)
+
+
+def test_the_config_names_every_backbone_each_family_builds() -> None:
+    from pose.models import hrnet, rtmpose, simplebaseline, vitpose
+
+    built = {
+        "simplebaseline": simplebaseline.BACKBONES,
+        "hrnet": tuple(hrnet.WIDTHS),
+        "vitpose": tuple(vitpose.ARCHS),
+        "rtmpose": tuple(f"cspnext_{size}" for size in rtmpose.SIZES),
+    }
+    from common.config import FAMILY_BACKBONES
+
+    assert {family: tuple(names) for family, names in built.items()} == FAMILY_BACKBONES

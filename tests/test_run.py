@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -85,13 +88,16 @@ def test_folder_with_ground_truth_boxes(workspace: dict[str, Path], tmp_path: Pa
         assert annotated is not None and annotated.shape == cv2.imread(str(workspace["images"] / name)).shape
 
 
-def test_image_ids_without_ann_follow_sorted_order(workspace: dict[str, Path], tmp_path: Path) -> None:
+def test_image_ids_without_ann_follow_sorted_order(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert run.main([*base_args(workspace, out, workspace["small"]), "--no-draw", "--no-flip"]) == 0
     entries = load_results(out / "results.json")
     names = sorted(p.name for p in workspace["small"].iterdir())
     assert {(e["file_name"], e["image_id"]) for e in entries} == {(n, i + 1) for i, n in enumerate(names)}
     assert not (out / "images").exists()
+    assert "1..N in sorted path order" in capsys.readouterr().out  # the rule, in the summary
 
 
 def test_single_image_input(workspace: dict[str, Path], tmp_path: Path) -> None:
@@ -127,6 +133,28 @@ def test_assign_image_ids(stems: list[str], expected: list[int]) -> None:
     assert run.assign_image_ids([Path(f"{s}.jpg") for s in stems]) == expected
 
 
+@pytest.mark.parametrize(
+    ("names", "rule", "warning"),
+    [
+        (["000000000785.jpg", "000000397133.jpg"], "file name numbers", None),
+        (["b.jpg", "a.jpg"], "1..N in sorted path order", None),
+        (
+            ["7.jpg", "x.jpg"],
+            "1..N in sorted path order",
+            "not the numbers in the file names: 1 of 2 names are not (e.g. x.jpg)",
+        ),
+        (["a/7.jpg", "b/07.jpg"], "1..N in sorted path order", "not the numbers in the file names: some repeat"),
+    ],
+)
+def test_image_id_rule_is_stated_and_a_mixed_folder_warned_about(
+    names: list[str], rule: str, warning: str | None
+) -> None:
+    stated, surprise = run.image_id_rule([Path(n) for n in names], with_ann=False)
+    assert stated == rule
+    assert surprise == warning or (warning is not None and surprise.endswith(warning))
+    assert run.image_id_rule([Path(n) for n in names], with_ann=True) == ("from --ann", None)
+
+
 def test_assign_image_ids_from_annotations() -> None:
     ann = {"a/1.jpg": 10, "2.jpg": 20}
     paths = [Path("a/1.jpg"), Path("b/2.jpg"), Path("c.jpg")]
@@ -150,7 +178,9 @@ def test_bad_files_are_skipped_and_listed(
 
     code, stdout, stderr = run_cli_captured([*base_args(workspace, out, folder), "--no-flip", "--no-draw"], capsys)
     assert code == 0 and "3 of 4" in stdout
-    assert len([line for line in stderr.splitlines() if line.startswith("warning: ")]) == 2
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 4  # the two files, and the earlier run's outputs: still there, not redrawn
+    assert f"warning: {out / 'images'} still holds 3 annotated images of an earlier run" in warnings
 
 
 def test_missing_input_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,3 +263,101 @@ def test_failed_results_write_keeps_the_earlier_file(
     assert "results.json" in assert_one_error_line(code, err)
     assert (out / "results.json").read_text() == earlier
     assert [p.name for p in out.iterdir()] == ["results.json"]  # no temporary file left behind
+
+
+def test_huge_box_is_one_error_line(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [1e308, 0, 1.7e308, 100], "score": 0.9}]))
+    argv = [str(workspace["small"]), "-o", str(tmp_path / "out"), "--config", RES18, "--boxes", str(dets)]
+    code, _, err = run_cli_captured(argv, capsys)
+    assert "entry 0: 'bbox'" in assert_one_error_line(code, err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_degenerate_boxes_and_boxes_outside_the_image_are_named(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "1.png"), np.zeros((1, 1, 3), np.uint8))
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [5, 5, 10, 20], "score": 0.9},
+                                {"image_id": 1, "category_id": 1, "bbox": [0, 0, 0, 0], "score": 0.8}]))  # fmt: skip
+    out = tmp_path / "out"
+    argv = [str(folder), "-o", str(out), "--config", RES18, "--pose-weights", str(workspace["weights"]),
+            "--boxes", str(dets), "--no-draw"]  # fmt: skip
+    code, _, err = run_cli_captured(argv, capsys)
+    assert code == 0 and "Traceback" not in err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert f"warning: {dets}: zero-area person boxes find nobody (entry 1)" in warnings
+    assert "warning: 1.png: 2 boxes lie outside its 1x1 image: [5.0, 5.0, 10.0, 20.0], [0.0, 0.0, 0.0, 0.0]" in warnings
+    entries = json.loads((out / "results.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert len(entries) == 2
+
+
+def test_unwritable_output_fails_before_any_work(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pipeline was built before the output folder was checked")
+
+    monkeypatch.setattr(run, "build_pipeline", no_work)
+    (tmp_path / "file").write_text("")
+    for out in (tmp_path / "file", tmp_path / "file" / "out"):
+        code, _, err = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-draw"], capsys)
+        assert str(out) in assert_one_error_line(code, err)
+
+
+def test_interrupted_folder_run_keeps_its_results_and_resumes(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    argv = [*base_args(workspace, out, workspace["small"]), "--ann", str(workspace["ann"]), "--no-flip"]
+    names = sorted(p.name for p in workspace["small"].iterdir())
+    read: list[str] = []
+
+    def read_then_stop(path: Path) -> np.ndarray:
+        read.append(path.name)
+        if len(read) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the second image: the job is killed while it is read
+        return cv2.imread(str(path))
+
+    monkeypatch.setattr(run, "read_image", read_then_stop)
+    code, _, err = run_cli_captured(argv, capsys)
+    assert code == 130 and "Traceback" not in err
+    assert f"interrupted after 1 of 3 images: {out / 'results.json'} holds the images done" in err
+    first = load_results(out / "results.json")
+    assert {e["file_name"] for e in first} == {names[0]}
+    assert sorted(p.name for p in (out / "images").iterdir()) == [names[0]]
+
+    monkeypatch.setattr(run, "read_image", lambda path: read.append(path.name) or cv2.imread(str(path)))
+    code, stdout, err = run_cli_captured([*argv, "--resume"], capsys)
+    assert code == 0 and "warning" not in err
+    assert read[2:] == names[1:]  # the image done before is not read again
+    assert "images kept from the resumed run" in stdout and "2 of 3" in stdout
+    resumed = load_results(out / "results.json")
+    assert {e["file_name"] for e in resumed} == set(names)
+    assert [e for e in resumed if e["file_name"] == names[0]] == first
+
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(workspace["small"] / names[0], other / "renamed.jpg")
+    code, _, err = run_cli_captured([*base_args(workspace, out, other), "--resume"], capsys)
+    assert "cannot resume" in assert_one_error_line(code, err)
+
+
+def test_a_run_over_an_earlier_output_folder_says_what_is_left_of_it(
+    workspace: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, _, _ = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-flip"], capsys)
+    assert code == 0
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    shutil.copy(sorted(workspace["small"].iterdir())[0], fewer)
+    code, _, err = run_cli_captured([*base_args(workspace, out, fewer), "--no-flip"], capsys)
+    assert code == 0
+    assert f"warning: {out} holds the outputs of an earlier run" in err
+    assert f"warning: {out / 'images'} still holds 2 annotated images of an earlier run" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -249,8 +250,10 @@ def test_offline_gives_ids_from_the_start_and_fills_gaps() -> None:
         ([{"image_id": 0, "score": 1.0, "bbox": [0, 0, 1, 1]}], "has no 'keypoints' field"),
         ([{"image_id": "frame1", "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "frame index"),
         ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1]}], "'bbox' must be"),
-        ([{"image_id": 0, "keypoints": ["x"] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "numbers only"),
-        ([{"image_id": 0, "keypoints": [0] * 51, "score": None, "bbox": [0, 0, 1, 1]}], "must be a number"),
+        ([{"image_id": 0, "keypoints": ["x"] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "finite numbers"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": None, "bbox": [0, 0, 1, 1]}], "must be a finite number"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1e308, 1]}], "'bbox' must hold"),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": 1, "box_score": 1e400, "bbox": [0, 0, 1, 1]}], "box_score"),
     ],
 )
 def test_bad_results_are_one_clear_error(entries: object, message: str) -> None:
@@ -271,3 +274,15 @@ def test_tracking_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(UserError, match="not found"):
         tracking_main([str(tmp_path / "missing.json"), "-o", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()
+
+
+def test_tracking_output_is_strict_json_whatever_extra_fields_hold(tmp_path: Path) -> None:
+    entries = entries_from([people([[20.0 + 5 * t, 50.0, 50.0, 120.0]]) for t in range(6)])
+    for entry in entries:
+        entry["timestamp"] = math.nan  # passed through, and interpolated over gaps
+    del entries[3]
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(entries))
+    assert tracking_main([str(source), "-o", str(tmp_path / "out.json")]) == 0
+    out = json.loads((tmp_path / "out.json").read_text(), parse_constant=lambda name: pytest.fail(name))
+    assert len(out) == 6 and {e["timestamp"] for e in out} == {None}

@@ -238,10 +238,15 @@ def test_cli_bad_inputs_are_one_clear_error(
     bad_key = tmp_path / "bad_key.toml"
     bad_key.write_text(config.read_text().replace("[train]\n", "[train]\nlearning_rate = 0.1\n"))
     code, _, err = _cli(["--config", str(bad_key)], capsys)
-    assert code == 1 and err.count("\n") == 1 and "unknown key 'learning_rate'" in err
+    assert code == 2 and err.count("\n") == 1 and "unknown key 'learning_rate'" in err
 
     code, _, err = _cli(["--config", str(config), "--set", "train.momentum=0.9"], capsys)
-    assert code == 1 and err.count("\n") == 1 and "train.momentum" in err
+    assert code == 2 and err.count("\n") == 1 and "train.momentum" in err
+
+    code, _, err = _cli(["--config", str(config), "--set", "train.lr=abc"], capsys)
+    assert (code, err) == (2, "error: --set train.lr [train] lr: expected a number > 0, got 'abc'\n")
+    code, _, err = _cli(["--config", str(config), "--set", "train.optimizer='sgd'"], capsys)
+    assert code == 2 and "[train] optimizer: expected one of 'adam', 'adamw', got 'sgd'" in err
 
     not_coco = tmp_path / "not_coco.json"
     not_coco.write_text(json.dumps([{"image": "a.jpg"}]))

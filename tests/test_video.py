@@ -7,15 +7,23 @@ boxes (IoU with the predicted box), and with ground-truth boxes they must be per
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 import run
+import tracking.video
+import tracking.video_sink
 from common.config import CONFIG_DIR, load_config
 from common.errors import run_cli
 from detector.boxes_file import load_boxes
@@ -25,8 +33,16 @@ from pose.pipeline import build_pipeline
 from pose.results import load_results
 from tracking.association import iou_matrix
 from tracking.sequences import Sequence, make_sequence, render_frames
-from tracking.video import add_video_arguments, pipeline_config, process_video, run_video, video_options
-from tracking.video_io import is_video_input, open_source
+from tracking.video import (
+    add_video_arguments,
+    pipeline_config,
+    process_video,
+    run_video,
+    video_options,
+    warn_about_boxes,
+)
+from tracking.video_io import Frame, FrameSource, is_video_input, open_source
+from tracking.video_sink import VideoSink, h264_encoder_available
 
 FRAMES = 24
 FIELDS = ("image_id", "category_id", "keypoints", "score", "bbox", "box_score", "timestamp", "track_id")
@@ -128,6 +144,8 @@ def test_tracked_video_with_ground_truth_boxes(clip: dict, tmp_path: Path) -> No
     video = cv2.VideoCapture(str(out / "annotated.mp4"))
     assert video.isOpened()
     assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(sequence.fps)
+    codec = int(video.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
+    assert codec == ("h264" if h264_encoder_available() else "FMP4")  # FMP4: how FFmpeg names mp4v
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 360)
     decoded = 0
     while video.read()[0]:
@@ -222,7 +240,7 @@ def bad_inputs(tmp_path: Path) -> list[tuple[Path, str]]:
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "text.mp4").write_text("this is not a video")
     return [
-        (tmp_path / "missing.mp4", "no such video, camera or folder"),
+        (tmp_path / "missing.mp4", "no such file, folder or camera"),
         (tmp_path / "empty.mp4", "empty.mp4"),
         (tmp_path / "text.mp4", "text.mp4"),
     ]
@@ -246,6 +264,11 @@ def test_bad_video_options(clip: dict, tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1 and "need --track" in err
     code, err = run_cli_captured([video, "-o", str(tmp_path), "--track", "--det-every", "0", *model_args(clip)], capsys)
     assert code == 2 and "--det-every" in err  # argparse's usage error
+    code, err = run_cli_captured([video, "-o", str(tmp_path), "--resume", *model_args(clip)], capsys)
+    assert code == 1 and "--resume applies to image folders" in err
+    for fps in ("nan", "inf", "0", "-5"):
+        code, err = run_cli_captured([video, "-o", str(tmp_path), "--fps", fps, *model_args(clip)], capsys)
+        assert code == 2 and f"error: argument --fps: must be a finite number > 0, got {fps}" in err
 
 
 def test_video_mode_arguments_parse() -> None:
@@ -253,3 +276,82 @@ def test_video_mode_arguments_parse() -> None:
     add_video_arguments(parser)
     args = parser.parse_args(["--track", "--det-every", "5", "--trails", "10", "--fps", "12.5"])
     assert (args.track, args.det_every, args.trails, args.fps, args.no_smooth) == (True, 5, 10, 12.5, False)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_interrupted_video_keeps_the_frames_done(
+    clip: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    def interrupted_after_5(path: Path, fps: float | None = None) -> FrameSource:
+        source = open_source(path, fps)
+        frames = source.frames
+
+        def stopping() -> Iterator[Frame]:
+            for frame in frames():
+                if frame.index == 5:
+                    os.kill(os.getpid(), getattr(signal, how))  # as the user's Ctrl-C or a scheduler's kill would
+                yield frame
+
+        source.frames = stopping  # type: ignore[method-assign]
+        return source
+
+    monkeypatch.setattr(tracking.video, "open_source", interrupted_after_5)
+    out = tmp_path / "out"
+    code, err = run_cli_captured([str(clip["dir"] / "clip.mp4"), "-o", str(out), "--track", *model_args(clip)], capsys)
+    assert code == 130 and "Traceback" not in err
+    assert f"warning: interrupted after 5 frames: results.json and annotated.mp4 in {out} hold the frames done" in err
+    entries = json.loads((out / "results.json").read_text())  # strict, complete JSON
+    assert {e["image_id"] for e in entries} == set(range(5))
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    decoded = 0
+    while video.read()[0]:
+        decoded += 1
+    assert decoded == 5
+    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "results.json"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+@pytest.mark.parametrize("size", [(64, 48), (33, 21)])
+def test_h264_video_plays_back_frame_for_frame(tmp_path: Path, size: tuple[int, int]) -> None:
+    pytest.importorskip("av")
+    assert h264_encoder_available()
+    frames = [np.full((size[1], size[0], 3), 20 * i, np.uint8) for i in range(8)]
+    with ExitStack() as stack:
+        sink = VideoSink(tmp_path / "v.mp4", 12.5, size, stack)
+        for frame in frames:
+            sink.write(frame)
+    assert (sink.codec, sink.note) == ("h264", None)
+    assert (tmp_path / "v.mp4").read_bytes()[4:8] == b"ftyp" and b"moov" in (tmp_path / "v.mp4").read_bytes()[:4096]
+    video = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(12.5)
+    decoded = []
+    while (read := video.read())[0]:
+        decoded.append(read[1])
+    assert len(decoded) == len(frames)
+    for got, sent in zip(decoded, frames, strict=True):  # an odd side gets one black row / column
+        assert abs(float(got[: size[1], : size[0]].mean()) - float(sent.mean())) < 8  # frames are 20 apart
+
+
+def test_without_h264_the_video_is_mp4v_with_a_note(
+    clip: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracking.video_sink, "h264_encoder_available", lambda: False)
+    out = tmp_path / "out"
+    argv = [str(clip["dir"] / "clip.mp4"), "-o", str(out), "--max-frames", "3", *model_args(clip)]
+    code, err = run_cli_captured(argv, capsys)
+    assert code == 0
+    assert "warning: annotated.mp4 is MPEG-4 Part 2 (mp4v), which browsers do not play" in err
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") == b"FMP4"
+
+
+def test_boxes_outside_the_frame_are_named(tmp_path: Path) -> None:
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"image_id": t, "category_id": 1, "bbox": box, "score": 0.9} for t, box in
+                                [(0, [10, 10, 20, 40]), (3, [700, 10, 20, 40]), (4, [5, 5, 0, 10])]]))  # fmt: skip
+    console = Console(file=io.StringIO(), width=300)
+    warn_about_boxes(load_boxes(dets), (640, 360), console)
+    assert console.file.getvalue().splitlines() == [
+        f"warning: {dets}: zero-area person boxes find nobody (entry 2)",
+        "warning: boxes lie outside the 640x360 frame in 1 frame(s): 3",  # a zero-area box inside it is not
+    ]

@@ -21,6 +21,7 @@ from common.atomic import write_json
 from common.console import summary_table
 from common.errors import UserError, run_cli
 from common.jsonio import read_json
+from common.numbers import finite_or_none
 from pose.options import non_negative_int, positive_int
 from tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
 from tracking.online import TrackingConfig
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.tracker.max_missed = args.max_missed
     tracked = track_entries(entries, cfg, online=args.online, max_gap=args.max_gap)
     try:
-        write_json(args.out, tracked)
+        write_json(args.out, finite_or_none(tracked))  # extra fields pass through unchecked: NaN becomes null
     except OSError as err:
         raise UserError(f"cannot write {args.out}: {err.strerror or err}") from None
     track_ids = {e["track_id"] for e in tracked if e["track_id"] >= 0}

@@ -35,15 +35,17 @@ from rich.console import Console
 
 from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
-from common.errors import UserError
-from detector.boxes_file import load_boxes
+from common.errors import EXIT_INTERRUPTED, UserError
+from common.interrupts import terminate_as_interrupt
+from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
-from pose.options import non_negative_int, positive_int
+from pose.options import non_negative_int, positive_float, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
 from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
-from tracking.video_io import CameraSource, FrameSource, ResultsWriter, VideoSink, is_video_input, open_source
+from tracking.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
+from tracking.video_sink import VideoSink
 
 __all__ = [
     "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",
@@ -94,6 +96,7 @@ class VideoReport:
     problems: list[str] = field(default_factory=list)
     unreadable: int = 0
     interrupted: bool = False
+    video_codec: str = ""  # what the annotated video was encoded with (h264, mp4v, MJPG)
 
     @property
     def fps(self) -> float:
@@ -178,7 +181,9 @@ def process_video(
 
     Writes the results JSON and the annotated video where their paths are given (atomically, once
     complete); shows progress and warnings on ``console`` if given. Stage times accumulate in
-    ``pipeline.timer`` and are returned in the report with the frames/s of the whole loop.
+    ``pipeline.timer`` and are returned in the report with the frames/s of the whole loop. Ctrl-C
+    (or SIGTERM within :func:`common.interrupts.terminate_as_interrupt`) ends the loop early: the
+    outputs then hold the frames done and ``report.interrupted`` is set.
     """
     if options.det_every > 1 and (not options.track or pipeline.estimator is None):
         raise UserError("--det-every needs --track and the pose network (not --pose rcnn)")
@@ -191,6 +196,10 @@ def process_video(
     with ExitStack() as stack:
         results = ResultsWriter(results_path, stack) if results_path is not None else None
         sink = VideoSink(video_path, source.fps, source.size, stack) if video_path is not None else None
+        if sink is not None:
+            report.video_codec = sink.codec
+            if sink.note is not None and console is not None:
+                warn(console, sink.note)
         progress = stack.enter_context(progress_bar(console or Console(file=io.StringIO()), "frames"))
         task = progress.add_task("", total=total, item="")
         frames = source.frames()
@@ -238,9 +247,7 @@ def process_video(
                 report.elapsed = time.perf_counter() - started
                 progress.update(task, advance=1, item=f"{report.fps:.1f} frames/s")
         except KeyboardInterrupt:
-            if not isinstance(source, CameraSource):
-                raise
-            report.interrupted = True  # a camera runs until stopped: keep what was captured
+            report.interrupted = True  # keep the frames done: the outputs are closed and renamed as usual
         report.elapsed = time.perf_counter() - started
     report.stage_seconds = dict(timer.seconds)
     report.problems = list(source.problems)
@@ -276,7 +283,7 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --track: draw each person's path over the last N frames",
     )  # fmt: skip
     group.add_argument("--no-smooth", action="store_true", help="with --track: keypoints and boxes as estimated")
-    group.add_argument("--fps", type=float, metavar="F", help="frame rate of a folder of frames or a camera")
+    group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
 
 
@@ -305,9 +312,9 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     """Estimate (and with ``--track`` track) the poses of ``args.input`` and write ``args.out``."""
     if getattr(args, "ann", None):
         raise UserError("--ann applies to image folders; video frames are numbered from 0")
+    if getattr(args, "resume", False):
+        raise UserError("--resume applies to image folders; a video run starts from its first frame")
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path exists and is not a folder: {out}")
     if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
         raise UserError("--det-every, --trails and --no-smooth need --track")
     options = video_options(cfg, args.track, args.det_every, args.trails, args.max_frames, not args.no_smooth)
@@ -315,17 +322,34 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     console = error_console()
     source = open_source(args.input, args.fps)
     boxes = load_boxes(args.boxes, min_score=run_cfg.detector.score_threshold) if args.boxes else None
+    if boxes is not None:
+        warn_about_boxes(boxes, source.size, console)
     if getattr(args, "pose", "network") == "network" and not cfg.model.weights:
         warn(console, "the pose network has random weights (model.weights is empty): its keypoints mean nothing")
     pipeline = build_pipeline(run_cfg, boxes=boxes, pose=getattr(args, "pose", "network"))
     video = None if getattr(args, "no_draw", False) else out / VIDEO_NAME
-    report = process_video(source, pipeline, options, out / "results.json", video, console)
+    with terminate_as_interrupt():
+        report = process_video(source, pipeline, options, out / "results.json", video, console)
     for problem in report.problems:
         warn(console, problem)
     if report.frames == 0:
         raise UserError(f"no frame of {source.name} could be processed")
+    stopped = report.interrupted and not isinstance(source, CameraSource)  # a camera runs until it is stopped
+    if stopped:
+        kept = "results.json" + (f" and {VIDEO_NAME}" if video is not None else "")
+        warn(console, f"interrupted after {report.frames} frames: {kept} in {out} hold the frames done")
     print_video_summary(report, out, video)
-    return 0
+    return EXIT_INTERRUPTED if stopped else 0
+
+
+def warn_about_boxes(boxes: BoxesByImage, size: tuple[int, int], console: Console) -> None:
+    """Warn about the boxes file's problems and the frames whose boxes miss a frame of ``size``."""
+    for problem in boxes.problems:
+        warn(console, problem)
+    frames = sorted(i for i, detections in boxes.items() if boxes_outside(detections, *size))
+    if frames:
+        listed = ", ".join(str(i) for i in frames[:5]) + (" ..." if len(frames) > 5 else "")
+        warn(console, f"boxes lie outside the {size[0]}x{size[1]} frame in {len(frames)} frame(s): {listed}")
 
 
 def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> None:
@@ -346,7 +370,7 @@ def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> N
         ("results", str(out / "results.json")),
     ]
     if video is not None:
-        rows.append(("video", str(video)))
+        rows.append(("video", f"{video} ({report.video_codec})"))
     if report.tracks:
         rows.insert(4, ("tracks", str(len(report.tracks))))
     console.print(summary_table("toppose video summary", rows))

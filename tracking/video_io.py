@@ -1,4 +1,4 @@
-"""Streaming frames in (video file, camera, folder of frames) and results out (annotated video, results JSON).
+"""Streaming frames in (video file, camera, folder of frames) and results out (results JSON; the video: video_sink).
 
 Frames are read one at a time, so memory stays flat however long the input is. A frame that cannot
 be read or decoded is skipped and recorded in the source's ``problems``; a video that stops before
@@ -28,7 +28,6 @@ from common.images import is_image_path, list_files, read_image
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
 DEFAULT_FPS = 30.0
 MAX_CONSECUTIVE_FAILURES = 25  # unreadable frames in a row after which a video is taken to have ended
-_FOURCC = {".avi": "MJPG"}  # everything else: mp4v
 
 
 def is_camera_index(source: str | os.PathLike[str]) -> bool:
@@ -206,24 +205,6 @@ def open_source(source: str | os.PathLike[str], fps: float | None = None) -> Fra
     return VideoFileSource(path)
 
 
-class VideoSink:
-    """Writes frames of one size and rate to a video file, atomically (the file appears when closed)."""
-
-    def __init__(self, target: Path, fps: float, size: tuple[int, int], stack: ExitStack) -> None:
-        self.size = size
-        tmp = stack.enter_context(atomic_path(target))
-        fourcc = cv2.VideoWriter_fourcc(*_FOURCC.get(target.suffix.lower(), "mp4v"))
-        self._writer = cv2.VideoWriter(str(tmp), fourcc, fps, size)
-        if not self._writer.isOpened():
-            raise UserError(f"cannot write video {target} (no encoder for {target.suffix})")
-        stack.callback(self._writer.release)  # released before atomic_path renames the file
-
-    def write(self, image: np.ndarray) -> None:
-        if (image.shape[1], image.shape[0]) != self.size:
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
-
-
 class ResultsWriter:
     """Streams COCO result entries into a JSON list, atomically (the file appears when closed)."""
 
@@ -235,9 +216,13 @@ class ResultsWriter:
         stack.callback(self._finish)
 
     def write(self, entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
-            self._file.write(("," if self._count else "") + "\n" + json.dumps(entry))
-            self._count += 1
+        """Append ``entries`` (one frame's) in one write: an interrupt never leaves part of a frame."""
+        chunk = "".join(
+            ("," if self._count + i else "") + "\n" + json.dumps(entry, allow_nan=False)
+            for i, entry in enumerate(entries)
+        )
+        self._file.write(chunk)
+        self._count += len(entries)
 
     def _finish(self) -> None:
         self._file.write("\n]\n")

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import convolve1d
 
+from common.config import DECODE_METHODS
 from pose.codecs.base import Outputs
 from pose.geometry import mirror
 from pose.schema import FLIP_INDEX
-
-DECODE_METHODS = ("dark", "argmax")
 
 
 def encode(

@@ -8,25 +8,15 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from common.config import ModelConfig
+from common.config import FAMILY_BACKBONES, ModelConfig
 from common.errors import UserError
-from pose.models.hrnet import WIDTHS as HRNET_BACKBONES
 from pose.models.hrnet import HRNet
-from pose.models.rtmpose import SIZES as RTMPOSE_SIZES
 from pose.models.rtmpose import RTMPose
-from pose.models.simplebaseline import BACKBONES as RESNET_BACKBONES
 from pose.models.simplebaseline import SimpleBaseline, check_sizes
-from pose.models.vitpose import ARCHS as VIT_BACKBONES
 from pose.models.vitpose import ViTPose
 from pose.schema import NUM_KEYPOINTS
 
-# family -> the backbones it is built with
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "simplebaseline": RESNET_BACKBONES,
-    "hrnet": tuple(HRNET_BACKBONES),
-    "vitpose": tuple(VIT_BACKBONES),
-    "rtmpose": tuple(f"cspnext_{size}" for size in RTMPOSE_SIZES),
-}
+FAMILIES = FAMILY_BACKBONES  # family -> the backbones it is built with
 FAMILY_NAMES = {"simplebaseline": "SimpleBaseline", "hrnet": "HRNet", "vitpose": "ViTPose", "rtmpose": "RTMPose"}
 HEATMAP_STRIDE = 4  # HRNet and ViTPose heatmaps are a quarter of the input
 INPUT_MULTIPLE = {"simplebaseline": 32, "hrnet": 32, "vitpose": 16, "rtmpose": 32}

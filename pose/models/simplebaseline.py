@@ -11,10 +11,11 @@ import torch
 import torchvision
 from torch import nn
 
+from common.config import FAMILY_BACKBONES
 from common.errors import UserError
 from pose.schema import NUM_KEYPOINTS
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+BACKBONES = FAMILY_BACKBONES["simplebaseline"]
 TRUNK_STRIDE = 32  # the ResNet trunk's total downsampling
 TRUNK_MODULES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 

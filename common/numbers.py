@@ -1,0 +1,29 @@
+"""Numbers read from files: finite, and within what an image coordinate can plausibly be."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MAX_COORDINATE = 1e6  # pixels: far beyond any image, far below where box arithmetic overflows
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (a JSON number that is not NaN or infinite; not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_coordinate(value: Any) -> bool:
+    """Whether ``value`` is a number within ``MAX_COORDINATE`` of 0."""
+    return is_number(value) and abs(value) <= MAX_COORDINATE
+
+
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float (in nested dicts and lists) replaced by ``None``, for strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_none(v) for v in obj]
+    return obj
