@@ -21,7 +21,7 @@ from typing import Any
 from common.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-DEFAULT_CONFIG = CONFIG_DIR / "simplebaseline_res50_256x192.toml"
+DEFAULT_CONFIG = CONFIG_DIR / "rtmpose_m_256x192.toml"
 
 # The names a config may use; each pose/models module builds its own (a test checks they agree).
 FAMILY_BACKBONES = {
@@ -234,7 +234,7 @@ def config_from_dict(data: dict[str, Any], cls: type = Config, source: str = "co
 
 
 def load_config(path: str | Path | None = None, cls: type = Config) -> Any:
-    """Read a TOML config (default: the ResNet-50 SimpleBaseline setup) into ``cls``."""
+    """Read a TOML config (default: the RTMPose-m setup) into ``cls``."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
     return config_from_dict(read_toml(path), cls, str(path))
 

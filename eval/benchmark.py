@@ -279,7 +279,9 @@ def video_fps(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=None, help="model setup (default: ResNet-50 256x192)")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="model setup (default: configs/rtmpose_m_256x192.toml)"
+    )
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="image folder (default: coco-mini val2017)")
     parser.add_argument("--ann", type=Path, default=DEFAULT_ANN, help="their COCO keypoint annotations")
     parser.add_argument("--frames", type=int, default=8, help="frames to time (default 8)")

@@ -18,7 +18,7 @@ from common.config import (
 )
 from pose.pipeline import POSE_SOURCES
 from pose.setup import apply_weights_setup, explicit_fields
-from pose.training_config import TrainingConfig
+from pose.training.config import TrainingConfig
 
 # (argument, config field) pairs: a flag given on the command line overrides the config file.
 CONFIG_FLAGS = (

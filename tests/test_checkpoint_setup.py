@@ -24,7 +24,7 @@ from pose.inference import TopDownEstimator
 from pose.models import SimpleBaseline
 from pose.results import load_results
 from pose.setup import apply_weights_setup, describe_checkpoint
-from pose.training_config import TrainingConfig
+from pose.training.config import TrainingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = ModelConfig(backbone="resnet18", weights="")
@@ -174,7 +174,7 @@ def test_the_network_sees_the_channel_order_its_layout_was_trained_on(
 
 
 def _training_checkpoint(path: Path, state: dict, cfg: TrainingConfig, drop: tuple[str, ...] = ()) -> None:
-    """A checkpoint as pose.train writes it (model, training state, the whole config)."""
+    """A checkpoint as pose.training writes it (model, training state, the whole config)."""
     config = dataclasses.asdict(cfg)
     for dotted in drop:  # as the first version wrote them, before a field existed
         section, key = dotted.split(".")

@@ -16,13 +16,13 @@ from common.errors import UserError
 from common.images import read_image
 from common.synthetic import JOINT_COLOURS
 from pose import geometry
-from pose.augment import Augmentation, CropSpec, half_body_region, make_example, sample_augmentation
 from pose.codecs import heatmap as codec
-from pose.dataset import EpochSampler, KeypointDataset, load_person_samples
 from pose.geometry import CONVENTIONS
 from pose.inference import TopDownEstimator
 from pose.schema import FLIP_INDEX
-from pose.training_config import AugmentConfig
+from pose.training.augment import Augmentation, CropSpec, half_body_region, make_example, sample_augmentation
+from pose.training.config import AugmentConfig
+from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
 
 SPEC = CropSpec(input_size=(96, 128), heatmap_size=(24, 32), padding=1.25, sigma=2.0)
 

@@ -233,9 +233,9 @@ def test_missing_pretrained_weights_exit_2(
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    argv = [str(workspace["small"]), "-o", str(tmp_path / "out"), "--boxes", str(workspace["dets"])]  # res50 registry
+    argv = [str(workspace["small"]), "-o", str(tmp_path / "out"), "--boxes", str(workspace["dets"])]  # the default
     code, _, err = run_cli_captured(argv, capsys)
-    assert "res50_coco_256x192" in assert_one_error_line(code, err, expected_code=2)
+    assert "rtmpose-m_simcc-aic-coco_pt-aic-coco_420e-256x192-63eb25f7" in assert_one_error_line(code, err, 2)
 
 
 def test_output_path_that_is_a_file(

@@ -27,7 +27,7 @@ from pose.models import SimpleBaseline
 from pose.pipeline import TopDownPipeline
 from pose.results import load_results, to_coco_entries
 from pose.schema import NUM_KEYPOINTS
-from pose.train_progress import MetricsLog
+from pose.training.progress import MetricsLog
 
 QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 NUMBERS = st.one_of(

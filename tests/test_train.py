@@ -21,17 +21,17 @@ from common.config import CONFIG_DIR
 from common.errors import MissingWeightsError, UserError, run_cli
 from common.synthetic import make_dataset
 from eval.coco import main as eval_coco_main
-from pose import plot_metrics
 from pose.checkpoints import build_pose_model
-from pose.train import main as train_main
-from pose.trainer import (
+from pose.training import plot_metrics
+from pose.training.cli import main as train_main
+from pose.training.config import TrainingConfig, check_training_config, load_training_config
+from pose.training.trainer import (
     LearningRateSchedule,
     build_training_model,
     evaluate_on_coco,
     heatmap_loss,
     train,
 )
-from pose.training_config import TrainingConfig, check_training_config, load_training_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +146,7 @@ def test_two_processes_under_torchrun_match_one(synthetic_coco: Path, tmp_path: 
     cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_iters = 2, 12, 0
     config = write_toml(cfg, tmp_path / "cfg.toml")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "pose.train", "--config", str(config)]  # fmt: skip
+               "-m", "pose.training", "--config", str(config)]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     cfg.train.output_dir = str(tmp_path / "one")
@@ -201,7 +201,7 @@ def test_pretrained_backbone_offline_fails_or_trains_from_scratch(
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``python -m pose.train`` in-process: exit code, stdout, stderr."""
+    """Run ``python -m pose.training`` in-process: exit code, stdout, stderr."""
     with pytest.raises(SystemExit) as exit_info:
         run_cli(train_main, argv)
     captured = capsys.readouterr()

@@ -1,7 +1,7 @@
 """Training the heatmap network: optimiser and schedule, the loop, validation, checkpoints and resume.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the same loop runs with DistributedDataParallel
-(:mod:`pose.train_distributed`: gloo on CPU, NCCL on CUDA). ``train.batch_size`` is the global batch,
+(:mod:`pose.training.distributed`: gloo on CPU, NCCL on CUDA). ``train.batch_size`` is the global batch,
 split evenly over the processes; the sampler gives process ``r`` its share of exactly the global
 batches a single process would see, and batch-norm statistics are synchronised over all processes
 (``train.sync_bn``), so a distributed run matches a single-process run with the same global batch
@@ -38,7 +38,6 @@ from common.console import warn
 from common.errors import MissingWeightsError, UserError
 from eval.coco import person_boxes, run_evaluation, selected_image_ids
 from eval.metrics import load_coco
-from pose.augment import CropSpec
 from pose.checkpoints import (
     build_pose_model,
     fetch_checkpoint,
@@ -46,14 +45,15 @@ from pose.checkpoints import (
     read_checkpoint,
     unwrap_state_dict,
 )
-from pose.dataset import EpochSampler, KeypointDataset, load_person_samples
 from pose.inference import TopDownEstimator
 from pose.models.inputs import to_input_tensor
 from pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
 from pose.pipeline import TopDownPipeline
-from pose.train_distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
-from pose.train_progress import Clock, MetricsLog, ProgressDisplay
-from pose.training_config import TrainConfig, TrainingConfig, check_training_config
+from pose.training.augment import CropSpec
+from pose.training.config import TrainConfig, TrainingConfig, check_training_config
+from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
+from pose.training.distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
+from pose.training.progress import Clock, MetricsLog, ProgressDisplay
 
 CHECKPOINT_LAST = "last.pth"
 CHECKPOINT_BEST = "best.pth"

@@ -1,4 +1,4 @@
-"""``python -m pose.plot_metrics RUN/metrics.jsonl -o curves.png``: loss and AP curves of a training run.
+"""``python -m pose.training.plot_metrics RUN/metrics.jsonl -o curves.png``: loss and AP curves of a training run.
 
 Drawn with OpenCV: the training loss against the iteration (each logged window, and the mean of each
 epoch), and the validation AP / AP50 against the epoch.
@@ -143,8 +143,8 @@ def render_curves(records: list[dict[str, Any]]) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pose.plot_metrics", description=__doc__.splitlines()[0])
-    parser.add_argument("log", type=Path, help="metrics.jsonl written by python -m pose.train")
+    parser = argparse.ArgumentParser(prog="python -m pose.training.plot_metrics", description=__doc__.splitlines()[0])
+    parser.add_argument("log", type=Path, help="metrics.jsonl written by python -m pose.training")
     parser.add_argument("-o", "--output", type=Path, default=Path("curves.png"), help="PNG to write")
     args = parser.parse_args(argv)
     records = read_metrics(args.log)

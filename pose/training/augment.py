@@ -17,7 +17,7 @@ from pose import geometry
 from pose.codecs import heatmap
 from pose.models.inputs import in_channel_order
 from pose.schema import FLIP_INDEX, KEYPOINT_NAMES
-from pose.training_config import AugmentConfig
+from pose.training.config import AugmentConfig
 
 # Half-body crops keep either the joints above the hips or the hips and legs.
 LOWER_BODY = tuple(i for i, name in enumerate(KEYPOINT_NAMES) if name.split("_")[-1] in ("hip", "knee", "ankle"))

@@ -1,6 +1,6 @@
-"""``python -m pose.train --config configs/train_NAME.toml``: train or fine-tune the heatmap network on COCO keypoints.
+"""``python -m pose.training --config configs/train_NAME.toml``: train or fine-tune the heatmap network.
 
-Under ``torchrun --nproc_per_node N -m pose.train ...`` the same command trains with
+Under ``torchrun --nproc_per_node N -m pose.training ...`` the same command trains with
 DistributedDataParallel. ``--resume`` continues the run in ``train.output_dir`` (or from a given
 checkpoint); ``--evaluate CKPT`` only scores a checkpoint on the validation set.
 """
@@ -15,13 +15,13 @@ from rich.console import Console
 
 from common.config import override
 from common.console import error_console, summary_table
-from common.errors import UserError, run_cli
+from common.errors import UserError
 from eval.metrics import METRIC_NAMES
 from pose.checkpoints import build_pose_model
 from pose.setup import apply_weights_setup, explicit_fields
-from pose.train_distributed import resolve_device
-from pose.trainer import evaluate_on_coco, train
-from pose.training_config import TrainingConfig, load_training_config
+from pose.training.config import TrainingConfig, load_training_config
+from pose.training.distributed import resolve_device
+from pose.training.trainer import evaluate_on_coco, train
 
 
 def _parse_value(text: str) -> Any:
@@ -66,7 +66,7 @@ def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, explicit: dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pose.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pose.training", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="training TOML file (configs/train_*.toml)")
     parser.add_argument("--resume", nargs="?", const="last", metavar="CKPT",
                         help="continue training: from OUTPUT_DIR/last.pth, or from CKPT")  # fmt: skip
@@ -95,7 +95,3 @@ def main(argv: list[str] | None = None) -> int:
     if result.validations:
         console.print(f"best val AP {result.best_ap:.4f}; checkpoints in {result.output_dir}", markup=False)
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

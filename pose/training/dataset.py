@@ -18,9 +18,9 @@ from torch.utils.data import Dataset, Sampler
 from common.errors import UserError
 from common.images import read_image
 from eval.metrics import load_coco
-from pose.augment import Augmentation, CropSpec, make_example, sample_augmentation
 from pose.schema import NUM_KEYPOINTS
-from pose.training_config import AugmentConfig
+from pose.training.augment import Augmentation, CropSpec, make_example, sample_augmentation
+from pose.training.config import AugmentConfig
 
 
 @dataclass(frozen=True)
