@@ -55,6 +55,8 @@ def test_ground_truth_tracks_score_perfectly() -> None:
         for i, box in zip(frame.ids, frame.boxes, strict=True)
     ]
     assert identity_metrics(sequence, entries) == {"idf1": 1.0, "id_switches": 0, "mota": 1.0}
+    extra = {"image_id": 0, "track_id": -1, "bbox": (sequence.truth[0].boxes[0] + 200).tolist()}
+    assert identity_metrics(sequence, [*entries, extra])["mota"] < 1.0  # every entry counts, whatever its id
     perfect = [
         {"image_id": t, "gt_id": int(i), "keypoints": np.concatenate([k, np.ones((len(k), 1))], 1).ravel().tolist()}
         for t, frame in enumerate(sequence.truth)

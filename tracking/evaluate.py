@@ -25,7 +25,7 @@ MATCH_IOU = 0.5  # a hypothesis box must overlap the truth by this IoU to count 
 
 
 def identity_metrics(sequence: Sequence, entries: list[dict[str, Any]]) -> dict[str, float]:
-    """IDF1, ID switches and MOTA of tracked ``entries`` (those with ``track_id`` >= 0) against the truth."""
+    """IDF1, ID switches and MOTA of tracked ``entries`` against the truth; every entry counts, as in standard tools."""
     try:
         import motmetrics
     except ImportError:
@@ -33,7 +33,7 @@ def identity_metrics(sequence: Sequence, entries: list[dict[str, Any]]) -> dict[
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
     hypotheses: list[list[dict[str, Any]]] = [[] for _ in sequence.truth]
     for entry in entries:
-        if entry.get("track_id", -1) >= 0 and 0 <= entry["image_id"] < len(sequence.truth):
+        if 0 <= entry["image_id"] < len(sequence.truth):
             hypotheses[entry["image_id"]].append(entry)
     for people, hyps in zip(sequence.truth, hypotheses, strict=True):
         boxes = np.array([h["bbox"] for h in hyps]).reshape(-1, 4)
