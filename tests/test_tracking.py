@@ -305,3 +305,37 @@ def test_detections_in_no_track_leave_the_output(tmp_path: Path, capsys: pytest.
     source.write_text(json.dumps(entries))
     assert tracking_main([str(source), "-o", str(tmp_path / "out.json")]) == 0
     assert re.search(r"detections in no track \(left out\) +│ +1 │", capsys.readouterr().out)
+
+
+def test_reupdate_learns_the_velocity_from_the_observations_around_an_occlusion() -> None:
+    """A person slows down from 5 to 2 px/frame while hidden for 10 frames; OC-SORT's re-update sees it at once."""
+    predicted_x = {}
+    for reupdate in (False, True):
+        tracker = Tracker(TrackerConfig(reupdate=reupdate))
+        x = 20.0
+        for t in range(21):  # hidden in frames 10-19, seen again in frame 20
+            x += 5.0 if t < 10 else 2.0
+            hidden = 10 <= t < 20
+            ids = step(tracker, people([] if hidden else [[x, 50.0, 100.0, 200.0]]))
+            assert ids == ([] if hidden else [1])
+        tracker.predict()
+        predicted_x[reupdate] = tracker._predicted[tracker.tracks[0].uid][0]
+    assert abs(predicted_x[True] - (x + 2.0)) < 0.9 * abs(predicted_x[False] - (x + 2.0))  # 1.1 px against 1.4
+
+
+def test_camera_motion_moves_the_tracks() -> None:
+    """A standing person filmed by a camera panning 35 px a frame back and forth, and zooming."""
+    kalman = BoxKalman(np.array([100.0, 50.0, 40.0, 100.0]))
+    kalman.warp(np.array([[2.0, 0.0, 10.0], [0.0, 2.0, -5.0]]))
+    assert np.allclose(kalman.box, [210.0, 95.0, 80.0, 200.0])
+    ids = {}
+    for compensate in (False, True):
+        tracker = Tracker()
+        seen, x = set(), 200.0
+        for t in range(20):
+            shift = 35.0 if t % 4 < 2 else -35.0  # the camera pans left and right, jerkily
+            x += shift
+            tracker.predict(np.array([[1.0, 0.0, shift], [0.0, 1.0, 0.0]]) if compensate else None)
+            seen |= {tracker.public_id(u) for u in tracker.update(people([[x, 60.0, 50.0, 120.0]]))}
+        ids[compensate] = seen
+    assert ids[True] == {1} and len(ids[False]) > 1

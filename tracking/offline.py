@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -94,22 +95,24 @@ def track_entries(
     cfg: TrackingConfig | None = None,
     online: bool = False,
     max_gap: int = DEFAULT_MAX_GAP,
+    camera: Mapping[int, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Copies of the ``entries`` in confirmed tracks, with ``track_id`` (>= 1) and smoothed bbox and keypoints.
 
     Detections in no confirmed track are left out (``len(entries)`` minus the entries returned that
     are not ``"interpolated"``). Offline, gap-filling entries are added; the result is ordered by
-    frame, stable otherwise.
+    frame, stable otherwise. ``camera`` maps a frame index to the ``(2, 3)`` similarity map from the
+    previous frame's pixels to its own (camera motion compensation; frames not in it: a still camera).
     """
     cfg = cfg or TrackingConfig()
     out = copy.deepcopy(entries)
     if online:
-        return _track_online(out, cfg)
+        return _track_online(out, cfg, camera or {})
     frames, index = _by_frame(out, cfg.tracker.max_missed)
     tracker = Tracker(cfg.tracker)
     members: dict[int, list[int]] = defaultdict(list)  # track uid -> entry indices, by frame
     for frame in frames:
-        tracker.predict()
+        tracker.predict((camera or {}).get(frame))
         rows = index.get(frame, [])
         for row, uid in zip(rows, tracker.update(_frame_detections([out[r] for r in rows])), strict=True):
             if uid != UNTRACKED:
@@ -128,12 +131,14 @@ def track_entries(
     return sorted(kept, key=lambda e: e["image_id"])
 
 
-def _track_online(entries: list[dict[str, Any]], cfg: TrackingConfig) -> list[dict[str, Any]]:
+def _track_online(
+    entries: list[dict[str, Any]], cfg: TrackingConfig, camera: Mapping[int, np.ndarray]
+) -> list[dict[str, Any]]:
     frames, index = _by_frame(entries, cfg.tracker.max_missed)
     tracker = PoseTracker(cfg)
     kept = []
     for frame in frames:
-        tracker.predict()
+        tracker.predict(camera.get(frame))
         rows = index.get(frame, [])
         tracked = tracker.update(frame, _frame_detections([entries[r] for r in rows]))
         for i, (position, track_id) in enumerate(zip(tracked.indices, tracked.track_ids, strict=True)):

@@ -40,9 +40,10 @@ class PoseTracker:
         self.tracker = Tracker(self.cfg.tracker)
         self.smoothers: dict[int, TrackSmoother] = {}
 
-    def predict(self) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Start the next frame; returns the tracks to follow if the detector is skipped (uids, boxes, scores)."""
-        self.tracker.predict()
+    def predict(self, camera: np.ndarray | None = None) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Start the next frame (``camera``: see :meth:`Tracker.predict`); returns the tracks to follow if the
+        detector is skipped (uids, boxes, scores)."""
+        self.tracker.predict(camera)
         live = {t.uid for t in self.tracker.tracks}
         self.smoothers = {uid: s for uid, s in self.smoothers.items() if uid in live}
         return self.tracker.followed()
