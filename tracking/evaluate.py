@@ -4,7 +4,9 @@
 test dependency), HOTA (TrackEval's official implementation, when installed) and the mean OKS of the
 detections against the truth as detected, tracked online and offline, and as tracked on the same
 detections by ByteTrack and OC-SORT when ``boxmot`` is installed; plus the along-motion lag of the
-keypoints. Every output entry counts, as in the standard evaluators.
+keypoints. Every output entry counts, as in the standard evaluators. Where the camera moves, the
+sequence is rendered and our tracker gets the camera motion estimated from the frames
+(:mod:`tracking.camera`; ``--no-cmc``: not).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from common.errors import UserError, run_cli
 from pose.oks import oks
 from pose.results import keypoints_array
 from tracking.association import iou_matrix
+from tracking.camera import CameraMotion
 from tracking.offline import track_entries
 from tracking.online import TrackingConfig
 from tracking.peers import PEERS, boxmot_version, track_with_peer
-from tracking.sequences import SCENARIOS, Sequence, make_sequence
+from tracking.sequences import SCENARIOS, Sequence, make_sequence, render_frames
 
 MATCH_IOU = 0.5  # a hypothesis box must overlap the truth by this IoU to count as the same person
 
@@ -109,19 +112,27 @@ def _hip_velocity(sequence: Sequence, gt_id: int, frame: int) -> np.ndarray:
     return a - b
 
 
+def estimate_camera(sequence: Sequence) -> dict[int, np.ndarray]:
+    """The frame-to-frame camera maps estimated from the rendered sequence (frame index -> ``(2, 3)``)."""
+    motion = CameraMotion()
+    maps = {t: motion(frame) for t, frame in enumerate(render_frames(sequence))}
+    return {t: m for t, m in maps.items() if m is not None}
+
+
 def evaluate_sequence(
-    sequence: Sequence, cfg: TrackingConfig | None = None, peers: bool = False
+    sequence: Sequence, cfg: TrackingConfig | None = None, peers: bool = False, cmc: bool = True
 ) -> dict[str, dict[str, float]]:
     """Identity and keypoint metrics for the raw detections, online and offline tracking, and the peers."""
     raw_oks, raw_lag = keypoint_accuracy(sequence, sequence.detections)
     results = {"raw": {"oks": raw_oks, "lag": raw_lag}}
     modes = ["online", "offline", *(PEERS if peers and boxmot_version() else [])]
+    camera = estimate_camera(sequence) if cmc and sequence.camera is not None else None
     for mode in modes:
         started = time.perf_counter()
         if mode in PEERS:
             entries = track_with_peer(mode, sequence.detections, sequence.width, sequence.height)
         else:
-            entries = track_entries(sequence.detections, cfg, online=mode == "online")
+            entries = track_entries(sequence.detections, cfg, online=mode == "online", camera=camera)
         seconds = time.perf_counter() - started
         mean_oks, lag = keypoint_accuracy(sequence, entries)
         results[mode] = {**identity_metrics(sequence, entries), "oks": mean_oks, "lag": lag,
@@ -134,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds 0..N-1)")
     parser.add_argument("--no-peers", action="store_true", help="leave out boxmot's ByteTrack and OC-SORT")
+    parser.add_argument("--no-cmc", action="store_true", help="no camera motion compensation for moving cameras")
     args = parser.parse_args(argv)
     from rich.console import Console
     from rich.table import Table
@@ -147,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     for column in ("scenario", "mode", "IDF1", "IDsw", "MOTA", "HOTA", "OKS", "lag", "frames/s"):
         table.add_column(column, justify="left" if column in ("scenario", "mode") else "right")
     for name in args.scenarios:
-        runs = [evaluate_sequence(make_sequence(name, seed), peers=not args.no_peers) for seed in range(args.seeds)]
+        runs = [
+            evaluate_sequence(make_sequence(name, seed), peers=not args.no_peers, cmc=not args.no_cmc)
+            for seed in range(args.seeds)
+        ]
         for mode in runs[0]:
             mean = {k: float(np.mean([r[mode][k] for r in runs])) for k in runs[0][mode]}
             ident = ["", "", "", ""]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from common.synthetic import TEMPLATE, Person, draw_figure, random_pose, textured_background
@@ -412,11 +413,35 @@ def make_sequence(name: str, seed: int = 0, **detection_options: float) -> Seque
     return Sequence(name, width, height, 25.0, truth, detections, camera)
 
 
+def _scenery(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A background with things a camera's motion can be seen by: boxes and posts on a textured field."""
+    image = textured_background(rng, width, height)
+    for _ in range(width * height // 4000):
+        x, y = rng.integers(0, width), rng.integers(0, height)
+        w, h = rng.integers(4, 40, size=2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.rectangle(image, (int(x), int(y)), (int(x + w), int(y + h)), colour, -1)
+    return image
+
+
 def render_frames(sequence: Sequence, seed: int = 0) -> Iterator[np.ndarray]:
-    """The sequence's truth drawn as BGR frames on one textured background (farther people drawn first)."""
-    background = textured_background(np.random.default_rng(seed), sequence.width, sequence.height)
-    for people in sequence.truth:
-        frame = background.copy()
+    """The sequence's truth drawn as BGR frames on one textured background (farther people drawn first).
+
+    With a moving camera the background is a larger scene seen through each frame's camera map.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = sequence.width, sequence.height
+    if sequence.camera is None:
+        background = textured_background(rng, width, height)
+    else:
+        scene = _scenery(rng, 2 * width, 2 * height)  # scene pixel (x, y) is at (x - w/2, y - h/2)
+        to_scene = np.array([[1.0, 0.0, width / 2.0], [0.0, 1.0, height / 2.0], [0.0, 0.0, 1.0]])
+    for t, people in enumerate(sequence.truth):
+        if sequence.camera is None:
+            frame = background.copy()
+        else:
+            view = sequence.camera[t] @ np.linalg.inv(to_scene)
+            frame = cv2.warpAffine(scene, view, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         for i in np.argsort(people.boxes[:, 1] + people.boxes[:, 3]):
             draw_figure(frame, Person(people.keypoints[i], people.visibility[i]), float(people.heights[i]))
         yield frame
