@@ -22,7 +22,7 @@ from pose.oks import oks
 from pose.results import keypoints_array
 from tracking.association import iou_matrix
 from tracking.camera import CameraMotion
-from tracking.offline import track_entries
+from tracking.offline import DEFAULT_MAX_GAP, track_entries
 from tracking.online import TrackingConfig
 from tracking.peers import PEERS, boxmot_version, track_with_peer
 from tracking.sequences import SCENARIOS, Sequence, make_sequence, render_frames
@@ -120,7 +120,11 @@ def estimate_camera(sequence: Sequence) -> dict[int, np.ndarray]:
 
 
 def evaluate_sequence(
-    sequence: Sequence, cfg: TrackingConfig | None = None, peers: bool = False, cmc: bool = True
+    sequence: Sequence,
+    cfg: TrackingConfig | None = None,
+    peers: bool = False,
+    cmc: bool = True,
+    max_gap: int = DEFAULT_MAX_GAP,
 ) -> dict[str, dict[str, float]]:
     """Identity and keypoint metrics for the raw detections, online and offline tracking, and the peers."""
     raw_oks, raw_lag = keypoint_accuracy(sequence, sequence.detections)
@@ -132,12 +136,28 @@ def evaluate_sequence(
         if mode in PEERS:
             entries = track_with_peer(mode, sequence.detections, sequence.width, sequence.height)
         else:
-            entries = track_entries(sequence.detections, cfg, online=mode == "online", camera=camera)
+            entries = track_entries(sequence.detections, cfg, mode == "online", max_gap, camera)
         seconds = time.perf_counter() - started
         mean_oks, lag = keypoint_accuracy(sequence, entries)
         results[mode] = {**identity_metrics(sequence, entries), "oks": mean_oks, "lag": lag,
                          "fps": len(sequence.truth) / seconds}  # fmt: skip
     return results
+
+
+def tracking_config(settings: list[str]) -> TrackingConfig:
+    """The default tracking settings with ``KEY=VALUE`` changes to the tracker's (numbers, true or false)."""
+    cfg = TrackingConfig()
+    for setting in settings:
+        key, _, text = setting.partition("=")
+        if not hasattr(cfg.tracker, key) or not text:
+            raise UserError(f"--set {setting}: expected KEY=VALUE with KEY one of {sorted(vars(cfg.tracker))}")
+        kind = type(getattr(cfg.tracker, key))
+        try:
+            value = {"true": True, "false": False}[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
+            raise UserError(f"--set {setting}: {text!r} is not a {kind.__name__}") from None
+        setattr(cfg.tracker, key, value)
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds 0..N-1)")
     parser.add_argument("--no-peers", action="store_true", help="leave out boxmot's ByteTrack and OC-SORT")
     parser.add_argument("--no-cmc", action="store_true", help="no camera motion compensation for moving cameras")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="tracker settings to change (fields of TrackerConfig, e.g. max_missed=30)")  # fmt: skip
+    parser.add_argument("--max-gap", type=int, default=DEFAULT_MAX_GAP, help="offline: longest gap filled")
     args = parser.parse_args(argv)
+    cfg = tracking_config(args.set)
     from rich.console import Console
     from rich.table import Table
 
@@ -160,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column, justify="left" if column in ("scenario", "mode") else "right")
     for name in args.scenarios:
         runs = [
-            evaluate_sequence(make_sequence(name, seed), peers=not args.no_peers, cmc=not args.no_cmc)
+            evaluate_sequence(make_sequence(name, seed), cfg, not args.no_peers, not args.no_cmc, args.max_gap)
             for seed in range(args.seeds)
         ]
         for mode in runs[0]:
