@@ -31,7 +31,7 @@ def _combine(key: str, values: list[float]) -> float:
 def results() -> dict[str, dict[str, dict[str, float]]]:
     """Per scenario and mode, the metrics averaged over the seeds (ID switches summed)."""
     out = {}
-    for name in ("crossing", "crowd", "fast"):
+    for name in ("crossing", "crowd", "fast", "dense", "occlusion"):
         runs = [evaluate_sequence(make_sequence(name, seed)) for seed in SEEDS]
         out[name] = {
             mode: {key: _combine(key, [r[mode][key] for r in runs]) for key in runs[0][mode]} for mode in runs[0]
@@ -80,6 +80,10 @@ def test_ground_truth_tracks_score_perfectly() -> None:
         ("crowd", "offline", 0.77, 0.72, 5),
         ("fast", "online", 0.78, 0.85, 5),
         ("fast", "offline", 0.78, 0.90, 5),
+        ("dense", "online", 0.55, 0.42, 28),
+        ("dense", "offline", 0.63, 0.56, 28),
+        ("occlusion", "online", 0.60, 0.48, 10),
+        ("occlusion", "offline", 0.63, 0.52, 10),
     ],
 )
 def test_identities(results: dict, scenario: str, mode: str, idf1: float, mota: float, switches: int) -> None:
@@ -89,17 +93,17 @@ def test_identities(results: dict, scenario: str, mode: str, idf1: float, mota: 
     assert metrics["id_switches"] <= switches
 
 
-@pytest.mark.parametrize("scenario", ["crossing", "crowd", "fast"])
+@pytest.mark.parametrize("scenario", ["crossing", "crowd", "fast", "dense", "occlusion"])
 def test_offline_beats_online(results: dict, scenario: str) -> None:
     online, offline = results[scenario]["online"], results[scenario]["offline"]
     assert offline["mota"] > online["mota"]  # ids from the first frame on, occlusions filled
     assert offline["oks"] > online["oks"]
 
 
-@pytest.mark.parametrize("scenario", ["crossing", "crowd"])
-def test_smoothing_raises_keypoint_accuracy(results: dict, scenario: str) -> None:
+@pytest.mark.parametrize(("scenario", "online_gain"), [("crossing", 0.06), ("crowd", 0.06), ("dense", 0.14)])
+def test_smoothing_raises_keypoint_accuracy(results: dict, scenario: str, online_gain: float) -> None:
     raw, online, offline = (results[scenario][mode]["oks"] for mode in ("raw", "online", "offline"))
-    assert online >= raw + 0.06
+    assert online >= raw + online_gain  # dense: the noisiest detections (raw 0.58), measured +0.18
     assert offline >= online + 0.03
 
 
