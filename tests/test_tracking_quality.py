@@ -14,7 +14,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tracking.evaluate import evaluate_sequence, identity_metrics, keypoint_accuracy
+from common.errors import UserError
+from tracking.evaluate import evaluate_sequence, identity_metrics, keypoint_accuracy, tracking_config
 from tracking.peers import track_with_peer
 from tracking.sequences import make_sequence, occlusion
 
@@ -122,3 +123,12 @@ def test_peers_track_the_same_detections(peer: str) -> None:
     entries = track_with_peer(peer, sequence.detections, sequence.width, sequence.height)
     assert entries and all(e["track_id"] >= 1 and e["gt_id"] >= -1 for e in entries)
     assert identity_metrics(sequence, entries)["idf1"] > 0.5  # measured 0.70 (ByteTrack) and 0.74 (OC-SORT)
+
+
+def test_evaluation_settings() -> None:
+    cfg = tracking_config(["max_missed=30", "reupdate=false", "oks_weight=0.25"])
+    assert (cfg.tracker.max_missed, cfg.tracker.reupdate, cfg.tracker.oks_weight) == (30, False, 0.25)
+    with pytest.raises(UserError, match="expected KEY=VALUE"):
+        tracking_config(["max_age=3"])
+    with pytest.raises(UserError, match="is not a int"):
+        tracking_config(["min_hits=two"])

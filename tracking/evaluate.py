@@ -12,6 +12,7 @@ sequence is rendered and our tracker gets the camera motion estimated from the f
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from typing import Any
 
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(
         title=f"Tracking on synthetic sequences (mean over seeds 0-{args.seeds - 1}; ID switches: mean per sequence)",
         caption="lag: mean keypoint error along the motion, in body heights (negative: behind the person); "
-        + (f"bytetrack, ocsort: boxmot {peers}, default parameters" if peers else "boxmot not installed: no peers"),
+        + (f"bytetrack, ocsort: boxmot {peers}, default parameters" if peers else "boxmot not installed: no peers")
+        + ("; HOTA: TrackEval" if importlib.util.find_spec("trackeval") else "; TrackEval not installed: no HOTA"),
     )
     for column in ("scenario", "mode", "IDF1", "IDsw", "MOTA", "HOTA", "OKS", "lag", "frames/s"):
         table.add_column(column, justify="left" if column in ("scenario", "mode") else "right")
