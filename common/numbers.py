@@ -9,8 +9,14 @@ MAX_COORDINATE = 1e6  # pixels: far beyond any image, far below where box arithm
 
 
 def is_number(value: Any) -> bool:
-    """Whether ``value`` is a finite int or float (a JSON number that is not NaN or infinite; not a bool)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """Whether ``value`` is a finite int or float (a JSON number that is not NaN or infinite; not a bool, not an
+    integer too large for a float)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def is_coordinate(value: Any) -> bool:

@@ -1,1 +1,1 @@
-"""Tracking people across video frames: box Kalman filters, IoU/OKS matching, keypoint smoothing, video I/O."""
+"""Tracking people across video frames: box Kalman filters, IoU/OKS matching, camera motion, smoothing, video I/O."""

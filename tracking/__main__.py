@@ -4,10 +4,10 @@
 
 IN.json is a list of COCO keypoint results with ``image_id`` = frame index (0-based), ``bbox`` and
 ``keypoints`` on each entry (``box_score``, if present, is the detection confidence; else ``score``).
-OUT.json is the same list with ``track_id`` on every entry (-1: in no confirmed track) and the
-smoothed ``bbox`` and ``keypoints``. By default the whole sequence is used (forward-backward
-smoothing; gaps of up to --max-gap frames filled with entries marked ``"interpolated": true``);
---online uses past frames only, exactly as ``run.py --track`` does live.
+OUT.json holds the entries of confirmed tracks, each with its ``track_id`` (>= 1) and the smoothed
+``bbox`` and ``keypoints``; detections in no track are left out and counted. By default the whole
+sequence is used (forward-backward smoothing; gaps of up to --max-gap frames filled with entries
+marked ``"interpolated": true``); --online uses past frames only, exactly as ``run.py --track`` does live.
 """
 
 from __future__ import annotations
@@ -56,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, finite_or_none(tracked))  # extra fields pass through unchecked: NaN becomes null
     except OSError as err:
         raise UserError(f"cannot write {args.out}: {err.strerror or err}") from None
-    track_ids = {e["track_id"] for e in tracked if e["track_id"] >= 0}
+    filled = sum(bool(e.get("interpolated")) for e in tracked)
     rows = [
         ("mode", "online" if args.online else "offline"),
         ("entries in", str(len(entries))),
         ("entries out", str(len(tracked))),
-        ("tracks", str(len(track_ids))),
-        ("entries in no track", str(sum(e["track_id"] < 0 for e in tracked))),
-        ("gap-filling entries", str(sum(bool(e.get("interpolated")) for e in tracked))),
+        ("tracks", str(len({e["track_id"] for e in tracked}))),
+        ("detections in no track (left out)", str(len(entries) - (len(tracked) - filled))),
+        ("gap-filling entries", str(filled)),
         ("written", str(args.out)),
     ]
     Console(highlight=False).print(summary_table("tracking summary", rows))

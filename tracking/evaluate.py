@@ -1,13 +1,18 @@
 """How well tracking and smoothing do on the synthetic sequences: identity metrics and keypoint OKS.
 
-``python -m tracking.evaluate`` prints, per scenario and overall, IDF1, ID switches and MOTA
-(py-motmetrics, a test dependency) and the mean OKS of the detections against the truth as detected,
-smoothed online and smoothed offline, plus the along-motion lag of the smoothed keypoints.
+``python -m tracking.evaluate`` prints, per scenario, IDF1, ID switches and MOTA (py-motmetrics, a
+test dependency), HOTA (TrackEval's official implementation, when installed) and the mean OKS of the
+detections against the truth as detected, tracked online and offline, and as tracked on the same
+detections by ByteTrack and OC-SORT when ``boxmot`` is installed; plus the along-motion lag of the
+keypoints. Every output entry counts, as in the standard evaluators. Where the camera moves, the
+sequence is rendered and our tracker gets the camera motion estimated from the frames
+(:mod:`tracking.camera`; ``--no-cmc``: not).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from typing import Any
 
@@ -17,15 +22,17 @@ from common.errors import UserError, run_cli
 from pose.oks import oks
 from pose.results import keypoints_array
 from tracking.association import iou_matrix
-from tracking.offline import track_entries
+from tracking.camera import CameraMotion
+from tracking.offline import DEFAULT_MAX_GAP, track_entries
 from tracking.online import TrackingConfig
-from tracking.sequences import SCENARIOS, Sequence, make_sequence
+from tracking.peers import PEERS, boxmot_version, track_with_peer
+from tracking.sequences import SCENARIOS, Sequence, make_sequence, render_frames
 
 MATCH_IOU = 0.5  # a hypothesis box must overlap the truth by this IoU to count as the same person
 
 
 def identity_metrics(sequence: Sequence, entries: list[dict[str, Any]]) -> dict[str, float]:
-    """IDF1, ID switches and MOTA of tracked ``entries`` (those with ``track_id`` >= 0) against the truth."""
+    """IDF1, ID switches, MOTA and HOTA (nan without TrackEval) of tracked ``entries``; every entry counts."""
     try:
         import motmetrics
     except ImportError:
@@ -33,16 +40,40 @@ def identity_metrics(sequence: Sequence, entries: list[dict[str, Any]]) -> dict[
     accumulator = motmetrics.MOTAccumulator(auto_id=True)
     hypotheses: list[list[dict[str, Any]]] = [[] for _ in sequence.truth]
     for entry in entries:
-        if entry.get("track_id", -1) >= 0 and 0 <= entry["image_id"] < len(sequence.truth):
+        if 0 <= entry["image_id"] < len(sequence.truth):
             hypotheses[entry["image_id"]].append(entry)
+    overlaps = []
     for people, hyps in zip(sequence.truth, hypotheses, strict=True):
         boxes = np.array([h["bbox"] for h in hyps]).reshape(-1, 4)
-        distances = 1.0 - iou_matrix(people.boxes, boxes)
+        overlaps.append(iou_matrix(people.boxes, boxes))
+        distances = 1.0 - overlaps[-1]
         distances[distances > 1.0 - MATCH_IOU] = np.nan
         accumulator.update(list(people.ids), [h["track_id"] for h in hyps], distances)
     summary = motmetrics.metrics.create().compute(accumulator, metrics=["idf1", "num_switches", "mota"])
     row = summary.iloc[0]
-    return {"idf1": float(row["idf1"]), "id_switches": int(row["num_switches"]), "mota": float(row["mota"])}
+    hota = hota_score(sequence, hypotheses, overlaps)
+    return {"idf1": float(row["idf1"]), "id_switches": int(row["num_switches"]), "mota": float(row["mota"]),
+            "hota": hota}  # fmt: skip
+
+
+def hota_score(sequence: Sequence, hypotheses: list[list[dict[str, Any]]], overlaps: list[np.ndarray]) -> float:
+    """HOTA (mean over the localisation thresholds) by TrackEval on box IoU; nan if TrackEval is not installed."""
+    try:
+        from trackeval.metrics import HOTA
+    except ImportError:
+        return float("nan")
+    gt_index = {int(i): n for n, i in enumerate(sorted({int(i) for f in sequence.truth for i in f.ids}))}
+    track_index = {i: n for n, i in enumerate(sorted({h["track_id"] for hyps in hypotheses for h in hyps}))}
+    data = {
+        "num_gt_ids": len(gt_index),
+        "num_tracker_ids": len(track_index),
+        "num_gt_dets": sum(len(f.ids) for f in sequence.truth),
+        "num_tracker_dets": sum(len(h) for h in hypotheses),
+        "gt_ids": [np.array([gt_index[int(i)] for i in f.ids], dtype=int) for f in sequence.truth],
+        "tracker_ids": [np.array([track_index[h["track_id"]] for h in hyps], dtype=int) for hyps in hypotheses],
+        "similarity_scores": overlaps,
+    }
+    return float(np.mean(HOTA().eval_sequence(data)["HOTA"]))
 
 
 def keypoint_accuracy(sequence: Sequence, entries: list[dict[str, Any]]) -> tuple[float, float]:
@@ -82,13 +113,31 @@ def _hip_velocity(sequence: Sequence, gt_id: int, frame: int) -> np.ndarray:
     return a - b
 
 
-def evaluate_sequence(sequence: Sequence, cfg: TrackingConfig | None = None) -> dict[str, dict[str, float]]:
-    """Identity and keypoint metrics for the raw detections, online tracking and offline tracking."""
+def estimate_camera(sequence: Sequence) -> dict[int, np.ndarray]:
+    """The frame-to-frame camera maps estimated from the rendered sequence (frame index -> ``(2, 3)``)."""
+    motion = CameraMotion()
+    maps = {t: motion(frame) for t, frame in enumerate(render_frames(sequence))}
+    return {t: m for t, m in maps.items() if m is not None}
+
+
+def evaluate_sequence(
+    sequence: Sequence,
+    cfg: TrackingConfig | None = None,
+    peers: bool = False,
+    cmc: bool = True,
+    max_gap: int = DEFAULT_MAX_GAP,
+) -> dict[str, dict[str, float]]:
+    """Identity and keypoint metrics for the raw detections, online and offline tracking, and the peers."""
     raw_oks, raw_lag = keypoint_accuracy(sequence, sequence.detections)
     results = {"raw": {"oks": raw_oks, "lag": raw_lag}}
-    for mode in ("online", "offline"):
+    modes = ["online", "offline", *(PEERS if peers and boxmot_version() else [])]
+    camera = estimate_camera(sequence) if cmc and sequence.camera is not None else None
+    for mode in modes:
         started = time.perf_counter()
-        entries = track_entries(sequence.detections, cfg, online=mode == "online")
+        if mode in PEERS:
+            entries = track_with_peer(mode, sequence.detections, sequence.width, sequence.height)
+        else:
+            entries = track_entries(sequence.detections, cfg, mode == "online", max_gap, camera)
         seconds = time.perf_counter() - started
         mean_oks, lag = keypoint_accuracy(sequence, entries)
         results[mode] = {**identity_metrics(sequence, entries), "oks": mean_oks, "lag": lag,
@@ -96,29 +145,64 @@ def evaluate_sequence(sequence: Sequence, cfg: TrackingConfig | None = None) -> 
     return results
 
 
+def tracking_config(settings: list[str]) -> TrackingConfig:
+    """The default tracking settings with ``KEY=VALUE`` changes to the tracker's (numbers, true or false)."""
+    cfg = TrackingConfig()
+    for setting in settings:
+        key, _, text = setting.partition("=")
+        if not hasattr(cfg.tracker, key) or not text:
+            raise UserError(f"--set {setting}: expected KEY=VALUE with KEY one of {sorted(vars(cfg.tracker))}")
+        kind = type(getattr(cfg.tracker, key))
+        try:
+            value = {"true": True, "false": False}[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
+            raise UserError(f"--set {setting}: {text!r} is not a {kind.__name__}") from None
+        setattr(cfg.tracker, key, value)
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tracking.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=sorted(SCENARIOS))
+    parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds 0..N-1)")
+    parser.add_argument("--no-peers", action="store_true", help="leave out boxmot's ByteTrack and OC-SORT")
+    parser.add_argument("--no-cmc", action="store_true", help="no camera motion compensation for moving cameras")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="tracker settings to change (fields of TrackerConfig, e.g. max_missed=30)")  # fmt: skip
+    parser.add_argument("--max-gap", type=int, default=DEFAULT_MAX_GAP, help="offline: longest gap filled")
     args = parser.parse_args(argv)
+    cfg = tracking_config(args.set)
     from rich.console import Console
     from rich.table import Table
 
+    peers = boxmot_version()
     table = Table(
         title=f"Tracking on synthetic sequences (mean over seeds 0-{args.seeds - 1}; ID switches: mean per sequence)",
-        caption="lag: mean keypoint error along the motion, in body heights (negative: behind the person)",
+        caption="lag: mean keypoint error along the motion, in body heights (negative: behind the person); "
+        + (f"bytetrack, ocsort: boxmot {peers}, default parameters" if peers else "boxmot not installed: no peers")
+        + ("; HOTA: TrackEval" if importlib.util.find_spec("trackeval") else "; TrackEval not installed: no HOTA"),
     )
-    for column in ("scenario", "mode", "IDF1", "IDsw", "MOTA", "OKS", "lag", "frames/s"):
+    for column in ("scenario", "mode", "IDF1", "IDsw", "MOTA", "HOTA", "OKS", "lag", "frames/s"):
         table.add_column(column, justify="left" if column in ("scenario", "mode") else "right")
     for name in args.scenarios:
-        runs = [evaluate_sequence(make_sequence(name, seed)) for seed in range(args.seeds)]
-        for mode in ("raw", "online", "offline"):
+        runs = [
+            evaluate_sequence(make_sequence(name, seed), cfg, not args.no_peers, not args.no_cmc, args.max_gap)
+            for seed in range(args.seeds)
+        ]
+        for mode in runs[0]:
             mean = {k: float(np.mean([r[mode][k] for r in runs])) for k in runs[0][mode]}
-            ident = [f"{mean['idf1']:.3f}", f"{mean['id_switches']:.1f}", f"{mean['mota']:.3f}"] if mode != "raw" else [
-                "", "", ""]  # fmt: skip
+            ident = ["", "", "", ""]
+            if mode != "raw":
+                ident = [
+                    f"{mean['idf1']:.3f}",
+                    f"{mean['id_switches']:.1f}",
+                    f"{mean['mota']:.3f}",
+                    f"{mean['hota']:.3f}",
+                ]
             fps = f"{mean['fps']:.0f}" if "fps" in mean else ""
             table.add_row(name, mode, *ident, f"{mean['oks']:.3f}", f"{mean['lag']:+.4f}", fps)
-    Console().print(table)
+        table.add_section()
+    Console(width=max(Console().width, 110)).print(table)
     return 0
 
 

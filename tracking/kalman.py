@@ -5,6 +5,8 @@ four, per frame. Noise is proportional to the box height, so the filter behaves 
 and far people; a detection's measurement noise also grows as its score falls. A measured box far
 outside the prediction (a person turning or stopping abruptly) inflates the state's uncertainty
 until it is plausible, so the velocity adapts in a frame or two instead of overshooting for many.
+A moving camera's frame-to-frame similarity transform can be applied to the state (:meth:`BoxKalman.warp`,
+camera motion compensation as in BoT-SORT).
 """
 
 from __future__ import annotations
@@ -80,3 +82,26 @@ class BoxKalman:
         if nis > MANOEUVRE_GATE:
             self.kf.P = self.kf.P * (nis / MANOEUVRE_GATE)
         self.kf.update(z, R=r)
+
+    def warp(self, affine: np.ndarray) -> None:
+        """Move the state into the next frame's coordinates by a ``(2, 3)`` similarity map (camera motion)."""
+        self.kf.x, self.kf.P = warp_state((self.kf.x, self.kf.P), affine)
+
+    def state(self) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of the state mean and covariance, to :meth:`restore` later."""
+        return self.kf.x.copy(), self.kf.P.copy()
+
+    def restore(self, state: tuple[np.ndarray, np.ndarray]) -> None:
+        self.kf.x, self.kf.P = state[0].copy(), state[1].copy()
+
+
+def warp_state(state: tuple[np.ndarray, np.ndarray], affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A filter state (mean, covariance) mapped by a ``(2, 3)`` similarity map of the image."""
+    affine = np.asarray(affine, dtype=np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+    transform = np.eye(8)
+    transform[:2, :2] = transform[4:6, 4:6] = affine[:, :2]
+    transform[2, 2] = transform[6, 6] = scale
+    mean = transform @ state[0]
+    mean[:2, 0] += affine[:, 2]
+    return mean, transform @ state[1] @ transform.T

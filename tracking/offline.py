@@ -1,16 +1,21 @@
 """Tracking and smoothing a whole per-frame pose results list (COCO keypoint results, image_id = frame index).
 
-Offline (the default) uses the whole sequence: tracks are formed frame by frame as online, then every
-detection of a track that was ever confirmed gets its id (also the frames before confirmation), the
-track is smoothed forward and backward, and gaps of up to ``max_gap`` frames are filled with
-interpolated entries (``"interpolated": true``). Online replays exactly what ``run.py --track`` does
-live: past frames only, ids from confirmation on.
+Every entry of the output has a track id >= 1. Offline (the default) uses the whole sequence: tracks
+are formed frame by frame as online, then every detection of a track that was ever confirmed gets its
+id (also the frames before confirmation), the track is smoothed forward and backward, and gaps of up to
+``max_gap`` frames are filled with interpolated entries (``"interpolated": true``); detections that
+never became a confirmed track are left out. Online replays exactly what ``run.py --track`` does live:
+past frames only, the detections of confirmed tracks (all tracks of the first frame).
+
+Only frames that have entries, and the few empty frames after each in which tracks may still live,
+are stepped through, so sparse or very large frame numbers cost nothing.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +30,7 @@ from tracking.smoothing import smooth_track
 from tracking.tracker import UNTRACKED, Tracker
 
 REQUIRED = ("image_id", "keypoints", "score", "bbox")
-DEFAULT_MAX_GAP = 15
+DEFAULT_MAX_GAP = 45  # frames: as long as a track lives unseen (measured: IDF1 +0.06 in dense crowds over 15)
 
 
 def check_entries(entries: Any, source: str) -> list[dict[str, Any]]:
@@ -50,11 +55,19 @@ def _frame_detections(entries: list[dict[str, Any]]) -> PoseResult:
     return PoseResult(boxes, box_scores, keypoints, scores)
 
 
-def _by_frame(entries: list[dict[str, Any]]) -> tuple[range, dict[int, list[int]]]:
+def _by_frame(entries: list[dict[str, Any]], max_missed: int) -> tuple[list[int], dict[int, list[int]]]:
+    """The frames to step through and the entry indices of each frame.
+
+    Frame 0 and the frames with entries, each followed by the empty frames (up to ``max_missed + 1``) in which a
+    track may still be alive; no track outlives a longer gap, so the rest is skipped.
+    """
     index: dict[int, list[int]] = defaultdict(list)
     for i, entry in enumerate(entries):
         index[entry["image_id"]].append(i)
-    frames = range(max(index) + 1) if index else range(0)  # frame indices count from 0
+    present = sorted(index.keys() | {0})  # frame 0 is the first frame, detections or not
+    frames: list[int] = []
+    for frame, following in zip(present, [*present[1:], present[-1] + 1], strict=True):
+        frames += range(frame, min(following, frame + max_missed + 2))
     return frames, index
 
 
@@ -69,49 +82,59 @@ def track_entries(
     cfg: TrackingConfig | None = None,
     online: bool = False,
     max_gap: int = DEFAULT_MAX_GAP,
+    camera: Mapping[int, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
-    """Copies of ``entries`` with ``track_id`` (-1: no confirmed track) and smoothed bbox and keypoints.
+    """Copies of the ``entries`` in confirmed tracks, with ``track_id`` (>= 1) and smoothed bbox and keypoints.
 
-    Offline, gap-filling entries are added; the result is ordered by frame, stable otherwise.
+    Detections in no confirmed track are left out (``len(entries)`` minus the entries returned that
+    are not ``"interpolated"``). Offline, gap-filling entries are added; the result is ordered by
+    frame, stable otherwise. ``camera`` maps a frame index to the ``(2, 3)`` similarity map from the
+    previous frame's pixels to its own (camera motion compensation; frames not in it: a still camera).
     """
     cfg = cfg or TrackingConfig()
     out = copy.deepcopy(entries)
     if online:
-        _track_online(out, cfg)
-        return sorted(out, key=lambda e: e["image_id"])
-    frames, index = _by_frame(out)
+        return _track_online(out, cfg, camera or {})
+    frames, index = _by_frame(out, cfg.tracker.max_missed)
     tracker = Tracker(cfg.tracker)
     members: dict[int, list[int]] = defaultdict(list)  # track uid -> entry indices, by frame
     for frame in frames:
-        tracker.predict()
+        tracker.predict((camera or {}).get(frame))
         rows = index.get(frame, [])
         for row, uid in zip(rows, tracker.update(_frame_detections([out[r] for r in rows])), strict=True):
-            out[row]["track_id"] = UNTRACKED
             if uid != UNTRACKED:
                 members[int(uid)].append(row)
-    filled: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
     for uid, rows in members.items():
         track_id = tracker.public_id(uid)
         if track_id == UNTRACKED:
             continue
-        for row in rows:
-            out[row]["track_id"] = track_id
+        track = [out[r] for r in rows]
+        for entry in track:
+            entry["track_id"] = track_id
+        kept += track
         if cfg.smooth:
-            filled += _smooth_offline([out[r] for r in rows], cfg, max_gap)
-    return sorted(out + filled, key=lambda e: e["image_id"])
+            kept += _smooth_offline(track, cfg, max_gap)
+    return sorted(kept, key=lambda e: e["image_id"])
 
 
-def _track_online(entries: list[dict[str, Any]], cfg: TrackingConfig) -> None:
-    frames, index = _by_frame(entries)
+def _track_online(
+    entries: list[dict[str, Any]], cfg: TrackingConfig, camera: Mapping[int, np.ndarray]
+) -> list[dict[str, Any]]:
+    frames, index = _by_frame(entries, cfg.tracker.max_missed)
     tracker = PoseTracker(cfg)
+    kept = []
     for frame in frames:
-        tracker.predict()
+        tracker.predict(camera.get(frame))
         rows = index.get(frame, [])
         tracked = tracker.update(frame, _frame_detections([entries[r] for r in rows]))
-        for i, row in enumerate(rows):
-            entries[row]["track_id"] = int(tracked.track_ids[i])
+        for i, (position, track_id) in enumerate(zip(tracked.indices, tracked.track_ids, strict=True)):
+            entry = entries[rows[position]]
+            entry["track_id"] = int(track_id)
             keypoints = tracked.poses.keypoints[i]
-            _set_pose(entries[row], tracked.poses.boxes[i], keypoints[:, :2], keypoints[:, 2])
+            _set_pose(entry, tracked.poses.boxes[i], keypoints[:, :2], keypoints[:, 2])
+            kept.append(entry)
+    return kept
 
 
 def _smooth_offline(track: list[dict[str, Any]], cfg: TrackingConfig, max_gap: int) -> list[dict[str, Any]]:

@@ -25,10 +25,11 @@ class TrackingConfig:
 
 @dataclass
 class TrackedFrame:
-    """One frame's people (in the order given) with their track ids (-1: not in a confirmed track)."""
+    """The people of one frame in confirmed tracks (as ByteTrack reports), in the order given, with their ids."""
 
     poses: PoseResult  # smoothed boxes and keypoints (keypoint confidences as detected)
-    track_ids: np.ndarray
+    track_ids: np.ndarray  # >= 1
+    indices: np.ndarray  # each person's position among the frame's detections (or followed tracks)
 
 
 class PoseTracker:
@@ -39,9 +40,10 @@ class PoseTracker:
         self.tracker = Tracker(self.cfg.tracker)
         self.smoothers: dict[int, TrackSmoother] = {}
 
-    def predict(self) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """Start the next frame; returns the tracks to follow if the detector is skipped (uids, boxes, scores)."""
-        self.tracker.predict()
+    def predict(self, camera: np.ndarray | None = None) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Start the next frame (``camera``: see :meth:`Tracker.predict`); returns the tracks to follow if the
+        detector is skipped (uids, boxes, scores)."""
+        self.tracker.predict(camera)
         live = {t.uid for t in self.tracker.tracks}
         self.smoothers = {uid: s for uid, s in self.smoothers.items() if uid in live}
         return self.tracker.followed()
@@ -62,6 +64,7 @@ class PoseTracker:
         return next(t.box for t in self.tracker.tracks if t.uid == uid)
 
     def _output(self, frame: int, detections: PoseResult, uids: np.ndarray) -> TrackedFrame:
+        """Smooth every tracked person (tentative tracks too, so confirmed ones start warm); report the confirmed."""
         ids = np.array([self.tracker.public_id(u) if u != UNTRACKED else UNTRACKED for u in uids], dtype=np.int64)
         boxes = np.array(detections.boxes, dtype=np.float64, copy=True).reshape(-1, 4)
         keypoints = np.array(detections.keypoints, dtype=np.float64, copy=True)
@@ -73,4 +76,6 @@ class PoseTracker:
                 boxes[i], keypoints[i, :, :2] = smoother.step(
                     frame, boxes[i], keypoints[i], float(detections.box_scores[i])
                 )
-        return TrackedFrame(PoseResult(boxes, detections.box_scores, keypoints, detections.scores), ids)
+        keep = np.flatnonzero(ids != UNTRACKED)
+        poses = PoseResult(boxes, detections.box_scores, keypoints, detections.scores).select(keep)
+        return TrackedFrame(poses, ids[keep], keep)

@@ -27,7 +27,7 @@ import numpy as np
 
 from pose.inference import PoseResult
 from tracking.association import MIN_POSE_KEYPOINTS, blended_similarity, iou_matrix, match, move_pose
-from tracking.kalman import BoxKalman
+from tracking.kalman import BoxKalman, warp_state
 
 UNTRACKED = -1  # track id of a detection that belongs to no confirmed track
 RESCUE_MAX_SCALE = 1.25  # a rescue match needs heights within this ratio
@@ -44,7 +44,8 @@ class TrackerConfig:
     oks_weight: float = 0.5  # weight of OKS against the track's moved last pose in the blend
     keypoint_threshold: float = 0.2  # keypoints above this confidence count in OKS and pose following
     min_hits: int = 3  # detection matches (or reliably followed poses) that confirm a tentative track
-    max_missed: int = 30  # frames a confirmed track survives without a detection
+    max_missed: int = 45  # frames a confirmed track survives without a detection (people hidden 1-2 s)
+    reupdate: bool = True  # after an occlusion, re-run the filter through the gap (OC-SORT)
 
 
 @dataclass
@@ -61,14 +62,30 @@ class Track:
     hits: int = 1  # detection matches
     missed: int = 0  # frames since the last detection match (or reliably followed pose)
     tracked: bool = True  # matched (or followed) in the last detection frame, i.e. not lost
+    anchor: tuple[np.ndarray, np.ndarray] | None = None  # filter state after the last detection
 
     @property
     def confirmed(self) -> bool:
         return self.id != UNTRACKED
 
-    def measure(self, box: np.ndarray, keypoints: np.ndarray, score: float) -> None:
+    def measure(self, box: np.ndarray, keypoints: np.ndarray, score: float, reupdate: bool = False) -> None:
+        """Correct the filter with a detection; after missed frames, with ``reupdate``, re-run it from the last one.
+
+        The re-update (OC-SORT's observation-centric re-update) replays the filter from its state at the
+        last detection through boxes interpolated to this one, so the velocity learnt while the person
+        was hidden comes from the two observations, not from the drift of the prediction.
+        """
+        box = np.asarray(box, dtype=np.float64)
+        gap = self.missed
+        if reupdate and gap > 1 and self.anchor is not None:
+            self.kalman.restore(self.anchor)
+            for step in range(1, gap):
+                self.kalman.predict()
+                self.kalman.update(self.box + (box - self.box) * step / gap, self.score)
+            self.kalman.predict()
         self.kalman.update(box, score)
-        self.box, self.keypoints, self.score = np.asarray(box, dtype=np.float64), keypoints.copy(), float(score)
+        self.box, self.keypoints, self.score = box, keypoints.copy(), float(score)
+        self.anchor = self.kalman.state()
 
 
 def pose_box(track: Track, keypoints: np.ndarray, threshold: float) -> np.ndarray | None:
@@ -90,6 +107,21 @@ def pose_box(track: Track, keypoints: np.ndarray, threshold: float) -> np.ndarra
     return np.concatenate([centre - size / 2.0, size])
 
 
+def warp_pose(keypoints: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """A ``(K, 3)`` pose mapped by a ``(2, 3)`` affine (confidences kept)."""
+    moved = keypoints.copy()
+    moved[:, :2] = keypoints[:, :2] @ affine[:, :2].T + affine[:, 2]
+    return moved
+
+
+def warp_box(box: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """An xywh box mapped by a ``(2, 3)`` similarity map: centre moved, size scaled."""
+    scale = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+    centre = affine[:, :2] @ (box[:2] + box[2:] / 2.0) + affine[:, 2]
+    size = box[2:] * scale
+    return np.concatenate([centre - size / 2.0, size])
+
+
 class Tracker:
     """Assigns track identities to per-frame person detections (boxes, scores and optional poses)."""
 
@@ -102,12 +134,21 @@ class Tracker:
         self._next_id = 1
         self._predicted: dict[int, np.ndarray] = {}
 
-    def predict(self) -> None:
-        """Start the next frame: delete stale tracks and move every track's box to its prediction."""
+    def predict(self, camera: np.ndarray | None = None) -> None:
+        """Start the next frame: delete stale tracks and move every track's box to its prediction.
+
+        ``camera``: the ``(2, 3)`` similarity map from the last frame's pixels to this one's (camera
+        motion), applied to every track before its prediction.
+        """
         self.frame += 1
         self.tracks = [t for t in self.tracks if t.missed < self.cfg.max_missed]
         self._predicted = {}
         for track in self.tracks:
+            if camera is not None:
+                track.kalman.warp(camera)
+                track.anchor = warp_state(track.anchor, camera) if track.anchor is not None else None
+                track.keypoints = warp_pose(track.keypoints, camera)
+                track.box = warp_box(track.box, camera)
             self._predicted[track.uid] = track.kalman.predict()
             track.missed += 1
 
@@ -198,7 +239,8 @@ class Tracker:
         pairs, _, left = match(similarity, min_similarity)
         for row, col in pairs:
             track, det = tracks[row], int(candidates[col])
-            track.measure(detections.boxes[det], detections.keypoints[det], detections.box_scores[det])
+            track.measure(detections.boxes[det], detections.keypoints[det], detections.box_scores[det],
+                          self.cfg.reupdate)  # fmt: skip
             track.hits += 1
             track.missed = 0
             uids[det] = track.uid
