@@ -33,6 +33,7 @@ from pose.pipeline import build_pipeline
 from pose.results import load_results
 from tracking.association import iou_matrix
 from tracking.sequences import Sequence, make_sequence, render_frames
+from tracking.tracker import Tracker
 from tracking.video import (
     add_video_arguments,
     pipeline_config,
@@ -357,3 +358,29 @@ def test_boxes_outside_the_frame_are_named(tmp_path: Path) -> None:
         f"warning: {dets}: zero-area person boxes find nobody (entry 2)",
         "warning: boxes lie outside the 640x360 frame in 1 frame(s): 3",  # a zero-area box inside it is not
     ]
+
+
+def test_camera_motion_reaches_the_tracker_from_the_frames(
+    clip: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sequence = make_sequence("panning", seed=0)
+    sequence.truth = sequence.truth[:FRAMES]
+    write_video(tmp_path / "pan.mp4", list(render_frames(sequence)), sequence.fps, "mp4v")
+    boxes = [{"image_id": t, "category_id": 1, "bbox": [float(v) for v in box], "score": 1.0}
+             for t, people in enumerate(sequence.truth) for box in people.boxes]  # fmt: skip
+    (tmp_path / "dets.json").write_text(json.dumps(boxes))
+    cameras = []
+    predict = Tracker.predict
+
+    def spy(self: Tracker, camera: np.ndarray | None = None) -> None:
+        cameras.append(camera)
+        predict(self, camera)
+
+    monkeypatch.setattr(Tracker, "predict", spy)
+    args = [*model_args(clip)[2:], "--boxes", str(tmp_path / "dets.json")]
+    assert run_main([str(tmp_path / "pan.mp4"), "-o", str(tmp_path / "out"), "--track", "--camera-motion",
+                     "--no-draw", *args]) == 0  # fmt: skip
+    moved = [c for c in cameras if c is not None]
+    assert len(moved) >= FRAMES - 2  # every frame after the first has an estimate
+    assert max(abs(c[0, 2]) + abs(c[1, 2]) for c in moved) > 1.0  # the camera pans: not the identity
+    check_identities(sequence, load_results(tmp_path / "out" / "results.json", required=FIELDS))

@@ -43,6 +43,7 @@ from pose.inference import PoseResult
 from pose.options import non_negative_int, positive_float, positive_int
 from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import to_coco_entries
+from tracking.camera import CameraMotion
 from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
 from tracking.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
 from tracking.video_sink import VideoSink
@@ -66,6 +67,7 @@ class VideoOptions:
     max_frames: int | None = None
     keep_score: float = 0.5  # an untracked detection below this box score is left out of the results
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    camera_motion: bool = False  # compensate the camera's motion in the tracks' prediction (panning, handheld)
 
 
 @dataclass
@@ -149,11 +151,17 @@ def _annotate(pipeline: TopDownPipeline, image: np.ndarray, poses: PoseResult, i
 
 
 def _track_frame(
-    pipeline: TopDownPipeline, tracker: PoseTracker, image: np.ndarray, index: int, detect: bool
+    pipeline: TopDownPipeline,
+    tracker: PoseTracker,
+    image: np.ndarray,
+    index: int,
+    detect: bool,
+    camera: CameraMotion | None = None,
 ) -> TrackedFrame:
-    """Predict the tracks, then detect and match, or follow them with poses at their predicted boxes."""
+    """Predict the tracks (moved with the camera where ``camera`` estimates its motion), then detect and
+    match, or follow them with poses at their predicted boxes."""
     started = time.perf_counter()
-    uids, boxes, scores = tracker.predict()
+    uids, boxes, scores = tracker.predict(camera(image) if camera is not None else None)
     pipeline.timer.add("track", started)
     if detect:
         poses = pipeline.process(image, index)
@@ -190,6 +198,7 @@ def process_video(
     report = VideoReport(source.name)
     timer = pipeline.timer
     tracker = PoseTracker(options.tracking) if options.track else None
+    camera = CameraMotion() if options.track and options.camera_motion else None
     trails = _Trails(options.trails) if options.trails > 0 and options.track else None
     since_detection = options.det_every
     total = source.expected_frames if options.max_frames is None else options.max_frames
@@ -218,7 +227,7 @@ def process_video(
                     since_detection = 0
                     report.detector_frames += 1
                 if tracker is not None:
-                    tracked = _track_frame(pipeline, tracker, frame.image, frame.index, detect)
+                    tracked = _track_frame(pipeline, tracker, frame.image, frame.index, detect, camera)
                     poses, ids = tracked.poses, tracked.track_ids
                     keep = np.flatnonzero((ids >= 0) | (poses.box_scores >= options.keep_score))
                     poses, ids = poses.select(keep), ids[keep]
@@ -283,13 +292,17 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --track: draw each person's path over the last N frames",
     )  # fmt: skip
     group.add_argument("--no-smooth", action="store_true", help="with --track: keypoints and boxes as estimated")
+    group.add_argument(
+        "--camera-motion", action="store_true",
+        help="with --track: compensate camera motion (optical flow) in the tracks' prediction, for panning video",
+    )  # fmt: skip
     group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
 
 
 def video_options(
     cfg: Config, track: bool = True, det_every: int = 1, trails: int = 0, max_frames: int | None = None,
-    smooth: bool = True,
+    smooth: bool = True, camera_motion: bool = False,
 ) -> VideoOptions:  # fmt: skip
     """Video options under a model setup: the tracker's confident level is the detector threshold."""
     tracking = TrackingConfig(smooth=smooth)
@@ -297,7 +310,7 @@ def video_options(
     tracking.tracker.high_score = threshold
     tracking.tracker.low_score = min(tracking.tracker.low_score, threshold)
     tracking.tracker.keypoint_threshold = cfg.inference.keypoint_score_threshold
-    return VideoOptions(track, det_every, trails, max_frames, threshold, tracking)
+    return VideoOptions(track, det_every, trails, max_frames, threshold, tracking, camera_motion)
 
 
 def pipeline_config(cfg: Config, options: VideoOptions) -> Config:
@@ -315,9 +328,11 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "resume", False):
         raise UserError("--resume applies to image folders; a video run starts from its first frame")
     out: Path = args.out
-    if not args.track and (args.det_every > 1 or args.trails or args.no_smooth):
+    if not args.track and (args.det_every > 1 or args.trails or args.no_smooth or args.camera_motion):
         raise UserError("--det-every, --trails and --no-smooth need --track")
-    options = video_options(cfg, args.track, args.det_every, args.trails, args.max_frames, not args.no_smooth)
+    options = video_options(
+        cfg, args.track, args.det_every, args.trails, args.max_frames, not args.no_smooth, args.camera_motion
+    )
     run_cfg = pipeline_config(cfg, options)
     console = error_console()
     source = open_source(args.input, args.fps)
