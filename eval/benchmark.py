@@ -56,7 +56,7 @@ BATCH_SIZES = (1, 2, 4, 8, 16)
 # for "this machine's convolution throughput" is the best rate torch reaches on them at batch 8.
 REFERENCE_CONVS = ((64, 64, 48), (128, 32, 24), (256, 16, 12), (512, 8, 6))
 REFERENCE_BATCH = 8
-STAGE_LABELS = {"read": "decode image", "decode": "heatmap decode"}  # pipeline stage -> table row
+STAGE_LABELS = {"read": "decode image", "decode": "keypoint decode"}  # pipeline stage -> table row
 KEYPOINT_RCNN = "keypointrcnn_resnet50_fpn"
 FAST_DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"  # also timed in the video part, beside the config's
 
