@@ -144,6 +144,13 @@ class InferenceConfig:
 
 
 @dataclass
+class VideoConfig:
+    """The video loop (``run.py VIDEO --track``)."""
+
+    det_every: int = setting(1, ge=1)  # with --track: the detector on every K-th frame, tracks followed between
+
+
+@dataclass
 class Config:
     """One model setup: every section of a ``configs/*.toml`` file."""
 
@@ -152,6 +159,7 @@ class Config:
     codec: CodecConfig = field(default_factory=CodecConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
 
 _NOUNS = {float: ("a number", "numbers"), int: ("an integer", "integers"), str: ("a string", "strings"),

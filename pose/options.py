@@ -8,6 +8,7 @@ from pathlib import Path
 
 from common.config import (
     CHANNEL_ORDERS,
+    CONFIG_DIR,
     CONVENTIONS,
     DECODE_METHODS,
     DEFAULT_CONFIG,
@@ -16,9 +17,13 @@ from common.config import (
     load_config,
     override,
 )
+from common.errors import ConfigError
 from pose.pipeline import POSE_SOURCES
 from pose.setup import apply_weights_setup, explicit_fields
 from pose.training.config import TrainingConfig
+
+# Named setups users pick by intent (``--setup NAME``: configs/setup_NAME.toml); see README "Real time on a CPU".
+SETUPS = ("fast", "balanced", "accurate")
 
 # (argument, config field) pairs: a flag given on the command line overrides the config file.
 CONFIG_FLAGS = (
@@ -69,6 +74,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", type=Path, metavar="TOML", help=f"model setup (default: configs/{DEFAULT_CONFIG.name})"
     )
     group.add_argument(
+        "--setup", choices=SETUPS, help="a named setup instead of --config: configs/setup_NAME.toml (see README)"
+    )
+    group.add_argument(
         "--pose",
         choices=POSE_SOURCES,
         default="network",
@@ -107,22 +115,38 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def setup_path(name: str) -> Path:
+    """The config file of the named setup ``name`` (one of :data:`SETUPS`)."""
+    return CONFIG_DIR / f"setup_{name}.toml"
+
+
+def config_path(args: argparse.Namespace) -> Path | None:
+    """The config file ``--config`` or ``--setup`` names (``None``: the default setup); both at once is an error."""
+    setup = getattr(args, "setup", None)
+    if setup is not None and args.config is not None:
+        raise ConfigError("--setup and --config both name a setup: give one")
+    return setup_path(setup) if setup is not None else args.config
+
+
 def config_from_args(args: argparse.Namespace, weights_setup: bool = True) -> Config:
     """The ``--config`` file (or the default setup) with the command-line overrides applied.
 
-    A training config is accepted too (its model setup is used). With ``weights_setup`` the setup the
+    ``--det-every`` (where the parser has it) overrides the setup's ``video.det_every``. A training config is
+    accepted too (its model setup is used). With ``weights_setup`` the setup the
     pose weights record or imply is merged in (:func:`pose.setup.apply_weights_setup`): a checkpoint
     of ours runs with no ``--config``, and a setting that contradicts the weights is an error.
     """
-    cfg = load_config(args.config, cls=TrainingConfig)
+    path = config_path(args)
+    cfg = load_config(path, cls=TrainingConfig)
     given = {}
     for name, dotted in CONFIG_FLAGS:
         value, flag = getattr(args, name), "--" + name.replace("_", "-")
         override(cfg, dotted, value, flag)
         if value is not None:
             given[dotted] = flag
+    override(cfg, "video.det_every", getattr(args, "det_every", None), "--det-every")
     if args.no_flip:
         override(cfg, "inference.flip_test", False, "--no-flip")
     if weights_setup and args.pose == "network":
-        apply_weights_setup(cfg, explicit_fields(args.config, given))
+        apply_weights_setup(cfg, explicit_fields(path, given))
     return cfg

@@ -284,8 +284,9 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         "--track", action="store_true", help="follow people across frames: track ids on every result, smoothed poses"
     )
     group.add_argument(
-        "--det-every", type=positive_int, default=1, metavar="K",
-        help="with --track: run the detector on every K-th frame only, follow the tracks in between",
+        "--det-every", type=positive_int, metavar="K",
+        help="with --track: run the detector on every K-th frame only, follow the tracks in between "
+        "(default: the setup's video.det_every, 1 unless a setup sets it)",
     )  # fmt: skip
     group.add_argument(
         "--trails", type=non_negative_int, default=0, metavar="N",
@@ -328,10 +329,11 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "resume", False):
         raise UserError("--resume applies to image folders; a video run starts from its first frame")
     out: Path = args.out
-    if not args.track and (args.det_every > 1 or args.trails or args.no_smooth or args.camera_motion):
+    if not args.track and (args.det_every is not None or args.trails or args.no_smooth or args.camera_motion):
         raise UserError("--det-every, --trails and --no-smooth need --track")
+    det_every = cfg.video.det_every if args.track else 1  # a setup's det_every applies to tracked runs
     options = video_options(
-        cfg, args.track, args.det_every, args.trails, args.max_frames, not args.no_smooth, args.camera_motion
+        cfg, args.track, det_every, args.trails, args.max_frames, not args.no_smooth, args.camera_motion
     )
     run_cfg = pipeline_config(cfg, options)
     console = error_console()

