@@ -53,7 +53,6 @@ __all__ = [
     "run_video", "video_options",
 ]  # fmt: skip
 
-UNTRACKED_COLOUR = (170, 170, 170)
 VIDEO_NAME = "annotated.mp4"
 
 
@@ -65,7 +64,6 @@ class VideoOptions:
     det_every: int = 1  # detector on every K-th frame; between, poses at the tracks' predicted boxes
     trails: int = 0  # frames of each track's path drawn behind it
     max_frames: int | None = None
-    keep_score: float = 0.5  # an untracked detection below this box score is left out of the results
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     camera_motion: bool = False  # compensate the camera's motion in the tracks' prediction (panning, handheld)
 
@@ -141,13 +139,7 @@ class _Trails:
 def _annotate(pipeline: TopDownPipeline, image: np.ndarray, poses: PoseResult, ids: np.ndarray | None) -> np.ndarray:
     if ids is None:
         return pipeline.draw(image, poses)
-    tracked = np.flatnonzero(ids >= 0)
-    annotated = pipeline.draw(image, poses.select(tracked), [str(i) for i in ids[tracked]],
-                              [palette_colour(int(i)) for i in ids[tracked]])  # fmt: skip
-    untracked = np.flatnonzero(ids < 0)
-    if len(untracked):
-        annotated = pipeline.draw(annotated, poses.select(untracked), colours=[UNTRACKED_COLOUR] * len(untracked))
-    return annotated
+    return pipeline.draw(image, poses, [str(i) for i in ids], [palette_colour(int(i)) for i in ids])
 
 
 def _track_frame(
@@ -229,8 +221,6 @@ def process_video(
                 if tracker is not None:
                     tracked = _track_frame(pipeline, tracker, frame.image, frame.index, detect, camera)
                     poses, ids = tracked.poses, tracked.track_ids
-                    keep = np.flatnonzero((ids >= 0) | (poses.box_scores >= options.keep_score))
-                    poses, ids = poses.select(keep), ids[keep]
                 else:
                     poses, ids = pipeline.process(frame.image, frame.index), None
                 _record(report, frame.index, poses, ids)
@@ -311,7 +301,7 @@ def video_options(
     tracking.tracker.high_score = threshold
     tracking.tracker.low_score = min(tracking.tracker.low_score, threshold)
     tracking.tracker.keypoint_threshold = cfg.inference.keypoint_score_threshold
-    return VideoOptions(track, det_every, trails, max_frames, threshold, tracking, camera_motion)
+    return VideoOptions(track, det_every, trails, max_frames, tracking, camera_motion)
 
 
 def pipeline_config(cfg: Config, options: VideoOptions) -> Config:
