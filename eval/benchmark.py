@@ -45,7 +45,7 @@ from pose.checkpoints import build_pose_model
 from pose.geometry import warp_crops
 from pose.inference import TopDownEstimator
 from pose.pipeline import TopDownPipeline
-from tracking.sequences import make_sequence, render_frames
+from tracking.sequences import Sequence, make_sequence, render_frames
 from tracking.video import pipeline_config, process_video, video_options
 from tracking.video_io import open_source
 
@@ -234,21 +234,29 @@ def rcnn_end_to_end(cfg: Config, frames: list[Frame]) -> tuple[float, str]:
     return 1000.0 * (time.perf_counter() - started) / len(frames), weights
 
 
-def write_clip(path: Path, frames: int) -> dict[bytes, Detections]:
-    """Render the benchmark clip to ``path`` (mp4); returns the true boxes keyed by decoded frame."""
-    sequence = make_sequence("crossing", seed=0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (sequence.width, sequence.height))
-    for frame in list(render_frames(sequence))[:frames]:
-        writer.write(frame)
+def write_sequence_clip(path: Path, sequence: Sequence, frames: int | None = None) -> dict[bytes, Detections]:
+    """Render the first ``frames`` frames of ``sequence`` to ``path`` (mp4); the true person boxes keyed by
+    decoded frame."""
+    truth_frames = sequence.truth[:frames]
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), sequence.fps, (sequence.width, sequence.height)
+    )
+    for image, _ in zip(render_frames(sequence), truth_frames, strict=False):
+        writer.write(image)
     writer.release()
     truth = {}
     capture = cv2.VideoCapture(str(path))
-    for people in sequence.truth[:frames]:
+    for people in truth_frames:
         ok, decoded = capture.read()
         if ok:
             truth[frame_key(decoded)] = Detections(people.boxes.astype(float), np.ones(len(people.boxes)))
     capture.release()
     return truth
+
+
+def write_clip(path: Path, frames: int) -> dict[bytes, Detections]:
+    """Render the benchmark clip (people crossing) to ``path``; returns the true boxes keyed by decoded frame."""
+    return write_sequence_clip(path, make_sequence("crossing", seed=0), frames)
 
 
 def video_fps(

@@ -46,12 +46,12 @@ from common.config import Config, load_config
 from common.console import summary_table
 from common.errors import UserError, run_cli
 from detector import Detections
-from eval.benchmark import TruthFeedingDetector, build_timing_detector, frame_key
+from eval.benchmark import TruthFeedingDetector, build_timing_detector, write_sequence_clip
 from pose.checkpoints import build_pose_model
 from pose.inference import TopDownEstimator
 from pose.options import SETUPS, positive_int, setup_path
 from pose.pipeline import TopDownPipeline
-from tracking.sequences import Sequence, build_truth, dense_scenario, render_frames
+from tracking.sequences import Sequence, build_truth, dense_scenario
 from tracking.video import pipeline_config, process_video, video_options
 from tracking.video_io import open_source
 
@@ -79,17 +79,7 @@ def crowd_sequence(frames: int) -> Sequence:
 
 def write_crowd_clip(path: Path, frames: int) -> dict[bytes, Detections]:
     """Render the crowd clip to ``path`` (mp4); the true person boxes keyed by decoded frame."""
-    sequence = crowd_sequence(frames)
-    writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*"mp4v"), sequence.fps, (sequence.width, sequence.height)
-    )
-    for image in render_frames(sequence):
-        writer.write(image)
-    writer.release()
-    truth = {}
-    for frame, people in zip(open_source(path).frames(), sequence.truth, strict=False):
-        truth[frame_key(frame.image)] = Detections(people.boxes.astype(float), np.ones(len(people.boxes)))
-    return truth
+    return write_sequence_clip(path, crowd_sequence(frames))
 
 
 def _rss_mb() -> float:
@@ -133,7 +123,7 @@ def build_setup_pipeline(cfg: Config, truth: dict[bytes, Detections]) -> TopDown
     """The setup's video pipeline: random-weight pose network, detector run in full and fed the true boxes."""
     run_cfg = pipeline_config(cfg, video_options(cfg, det_every=cfg.video.det_every))
     torch.manual_seed(0)
-    model = build_pose_model(cfg.model, weights="", device=cfg.inference.device)
+    model = build_pose_model(cfg.model, weights="", device=cfg.inference.device, split_ratio=cfg.codec.split_ratio)
     estimator = TopDownEstimator(model, run_cfg, cfg.inference.device, optimize=True)
     detector, _ = build_timing_detector(run_cfg.detector, cfg.inference.device)
     return TopDownPipeline(run_cfg, estimator, detector=TruthFeedingDetector(detector, truth))

@@ -32,6 +32,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from common.config import CONVENTIONS  # re-exported: the names configs are checked against
+
 ArrayLike = np.ndarray
 
 
@@ -64,9 +66,6 @@ def from_normalized(normalized: ArrayLike, centers: ArrayLike, sizes: ArrayLike)
     """Inverse of :func:`to_normalized`."""
     normalized = np.asarray(normalized, dtype=np.float64)
     return normalized * np.asarray(sizes)[:, None, :] + np.asarray(centers)[:, None, :]
-
-
-CONVENTIONS = ("legacy", "udp", "half_pixel")
 
 
 def check_convention(convention: str) -> None:

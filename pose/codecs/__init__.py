@@ -3,13 +3,11 @@ and SimCC coordinate classification. The pixel convention is not theirs: :mod:`p
 
 from __future__ import annotations
 
-from common.config import Config
+from common.config import CODEC_TYPES, Config
 from common.errors import UserError
 from pose.codecs.base import Codec, Outputs
 from pose.codecs.heatmap import DECODE_METHODS, HeatmapCodec
 from pose.codecs.simcc import SimCCCodec
-
-CODEC_TYPES = ("heatmap", "simcc")
 
 __all__ = ["CODEC_TYPES", "DECODE_METHODS", "Codec", "HeatmapCodec", "Outputs", "SimCCCodec", "build_codec"]
 

@@ -8,12 +8,11 @@ import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 
+from common.config import CHANNEL_ORDERS
+
 # ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB statistics).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 def in_channel_order(crops_bgr: np.ndarray, channel_order: str) -> np.ndarray:
