@@ -7,7 +7,7 @@
 For images, writes OUT/results.json (COCO keypoint results, each entry with the image's
 ``file_name``) and, unless --no-draw, the annotated images under OUT/images/ (same relative paths as
 in INPUT). Videos, camera indices and (with --track) folders of frames go to the video mode of
-:mod:`tracking.video`.
+:mod:`toppose.video`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from common.numbers import finite_or_none
 from detector.boxes_file import boxes_outside, load_boxes
 from pose.inference import PoseResult
 from pose.options import add_model_arguments, config_from_args
-from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import resumable_entries, to_coco_entries
-from tracking.video import add_video_arguments, is_video_input, run_video
-from tracking.video_io import is_camera_index
+from toppose.pipeline import TopDownPipeline, build_pipeline
+from toppose.video import add_video_arguments, is_video_input, run_video
+from toppose.video_io import is_camera_index
 
 IMAGE_ID_RULE = """\
 image ids (the image_id of each result, and the key into --boxes):

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from common.atomic import atomic_path, write_json
-from pose.schema import COCO_PERSON_CATEGORY, NUM_KEYPOINTS, SKELETON
+from common.schema import COCO_PERSON_CATEGORY, NUM_KEYPOINTS, SKELETON
 
 # A standing person facing the camera, in units of body height, origin at the hip centre, y down.
 # The person's left side is on the image's right.

@@ -1,7 +1,7 @@
 """Person detection: torchvision COCO detectors reduced to people, or boxes read from a COCO results file."""
 
 from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
-from detector.detections import Detections, detections_to_pose_result
+from detector.detections import Detections
 from detector.torchvision_detector import (
     ARCHITECTURES,
     PersonDetector,
@@ -20,7 +20,6 @@ __all__ = [
     "build_detector",
     "build_model",
     "default_weights_file",
-    "detections_to_pose_result",
     "load_boxes",
     "person_detections",
 ]

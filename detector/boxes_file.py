@@ -20,8 +20,8 @@ import numpy as np
 from common.errors import UserError
 from common.jsonio import read_json
 from common.numbers import MAX_COORDINATE, is_coordinate, is_number
+from common.schema import PERSON_CATEGORY_ID
 from detector.detections import Detections
-from pose.schema import PERSON_CATEGORY_ID
 
 
 class BoxesByImage(dict[int, Detections]):

@@ -1,14 +1,10 @@
-"""Person detections of one frame, and Keypoint R-CNN's own keypoints as a pose result (the ``rcnn`` baseline)."""
+"""Person detections of one frame (boxes, scores and, from Keypoint R-CNN, keypoints)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-
-from common.errors import UserError
-from pose.inference import PoseResult, instance_scores
-from pose.schema import NUM_KEYPOINTS
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -44,23 +40,3 @@ class Detections:
         keypoints = None if self.keypoints is None else self.keypoints[index]
         logits = None if self.keypoint_logits is None else self.keypoint_logits[index]
         return Detections(self.boxes[index], self.scores[index], keypoints, logits)
-
-
-def detections_to_pose_result(detections: Detections, keypoint_threshold: float | None = None) -> PoseResult:
-    """Keypoint R-CNN's own keypoints as a :class:`PoseResult` (keypoint confidence = sigmoid of its score).
-
-    The instance score is the box score, as in torchvision's own COCO evaluation of Keypoint R-CNN;
-    with ``keypoint_threshold`` it is rescored like the top-down estimator
-    (:func:`pose.inference.instance_scores`: box score x mean confident-keypoint confidence).
-    """
-    if detections.keypoints is None:
-        raise UserError("these detections carry no keypoints: the rcnn pose baseline needs the keypointrcnn detector")
-    if len(detections) == 0:
-        return PoseResult.empty()
-    keypoints = detections.keypoints.reshape(-1, NUM_KEYPOINTS, 3)
-    scores = detections.scores.copy()
-    if keypoint_threshold is not None:
-        scores = instance_scores(detections.scores, keypoints[..., 2], keypoint_threshold)
-    order = np.argsort(-scores, kind="stable")
-    result = PoseResult(detections.boxes.copy(), detections.scores.copy(), keypoints.copy(), scores)
-    return result.select(order)

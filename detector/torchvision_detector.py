@@ -24,9 +24,9 @@ from torchvision.ops import FrozenBatchNorm2d, nms
 
 from common.config import DetectorConfig
 from common.errors import UserError
+from common.schema import PERSON_CATEGORY_ID
+from common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
 from detector.detections import Detections, sigmoid
-from pose.checkpoints import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
-from pose.schema import PERSON_CATEGORY_ID
 
 DetectorOutput = Mapping[str, torch.Tensor]  # one image of a torchvision detector's output list
 

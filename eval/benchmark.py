@@ -35,19 +35,19 @@ from rich.console import Console
 from torch.utils.flop_counter import FlopCounterMode
 
 from common.atomic import write_json
+from common.coco import load_coco
 from common.config import Config, DetectorConfig, load_config, override
 from common.console import summary_table
 from common.errors import MissingWeightsError, run_cli
 from common.synthetic import render_scene
-from detector import Detections, PersonDetector, build_detector, detections_to_pose_result
-from eval.metrics import load_coco
+from detector import Detections, PersonDetector, build_detector
 from pose.checkpoints import build_pose_model
 from pose.geometry import warp_crops
 from pose.inference import TopDownEstimator
-from pose.pipeline import TopDownPipeline
+from toppose.pipeline import TopDownPipeline, detections_to_pose_result
+from toppose.video import pipeline_config, process_video, video_options
+from toppose.video_io import open_source
 from tracking.sequences import Sequence, make_sequence, render_frames
-from tracking.video import pipeline_config, process_video, video_options
-from tracking.video_io import open_source
 
 DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "coco-mini" / "val2017"
 DEFAULT_ANN = DEFAULT_IMAGES.parent / "annotations" / "person_keypoints_val2017.json"

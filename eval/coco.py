@@ -22,6 +22,7 @@ from pycocotools.coco import COCO
 from rich.console import Console
 
 from common.atomic import check_writable_folder, write_json
+from common.coco import METRIC_NAMES, evaluate_keypoints, load_coco, selected_image_ids
 from common.config import Config
 from common.console import error_console, progress_bar, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
@@ -29,13 +30,13 @@ from common.images import read_image
 from common.numbers import finite_or_none, is_number
 from detector.boxes_file import load_boxes
 from detector.detections import Detections
-from eval.metrics import METRIC_NAMES, evaluate_keypoints, load_coco
-from eval.oracle import SimulatedNetwork, ground_truth_people, keypoints_outside_crops, oracle_poses
+from eval.oracle import SimulatedNetwork, keypoints_outside_crops, oracle_poses
+from pose.annotations import ground_truth_people
 from pose.geometry import CONVENTIONS
 from pose.inference import PoseResult, StageTimer, TopDownEstimator
 from pose.options import add_model_arguments, config_from_args, positive_int
-from pose.pipeline import TopDownPipeline, build_pipeline
 from pose.results import load_results, to_coco_entries
+from toppose.pipeline import TopDownPipeline, build_pipeline
 
 LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted
 
@@ -58,14 +59,8 @@ class Evaluation:
     notes: list[tuple[str, str]] = field(default_factory=list)  # extra (name, value) summary rows
 
 
-def selected_image_ids(coco: COCO, limit: int | None = None) -> list[int]:
-    """The annotation file's image ids in increasing order, the first ``limit`` of them when given."""
-    ids = sorted(coco.getImgIds())
-    return ids if limit is None else ids[:limit]
-
-
 def count_people(coco: COCO, image_ids: list[int]) -> int:
-    """Ground-truth people COCOeval scores in ``image_ids`` (see :func:`eval.oracle.ground_truth_people`)."""
+    """Ground-truth people COCOeval scores in ``image_ids`` (see :func:`pose.annotations.ground_truth_people`)."""
     return sum(len(ground_truth_people(coco, image_id)) for image_id in image_ids)
 
 
@@ -174,7 +169,7 @@ def evaluate_oracle(
 
 
 def ground_truth_boxes(coco: COCO, image_ids: list[int]) -> dict[int, Detections]:
-    """Per image, the boxes of :func:`eval.oracle.ground_truth_people` with score 1."""
+    """Per image, the boxes of :func:`pose.annotations.ground_truth_people` with score 1."""
     boxes = {}
     for image_id in image_ids:
         people = ground_truth_people(coco, image_id)

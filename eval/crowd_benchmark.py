@@ -4,7 +4,7 @@
 
 The clip is the "dense" crowd of :mod:`tracking.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
-``run.py --setup`` or a TOML file) runs ``run.py VIDEO --track``'s loop (:func:`tracking.video.process_video`)
+``run.py --setup`` or a TOML file) runs ``run.py VIDEO --track``'s loop (:func:`toppose.video.process_video`)
 over the whole clip, reading and decoding the mp4 included, writing nothing. Networks run with random
 weights (the same arithmetic as the published ones); detectors without their pretrained weights run
 in full on every frame they are asked about but hand the tracker the clip's true boxes
@@ -50,10 +50,10 @@ from eval.benchmark import TruthFeedingDetector, build_timing_detector, write_se
 from pose.checkpoints import build_pose_model
 from pose.inference import TopDownEstimator
 from pose.options import SETUPS, positive_int, setup_path
-from pose.pipeline import TopDownPipeline
+from toppose.pipeline import TopDownPipeline
+from toppose.video import pipeline_config, process_video, video_options
+from toppose.video_io import open_source
 from tracking.sequences import Sequence, build_truth, dense_scenario
-from tracking.video import pipeline_config, process_video, video_options
-from tracking.video_io import open_source
 
 YOLO_WEIGHTS = "yolo11n-pose.pt"
 YOLO_LABEL = "YOLO11n-pose"

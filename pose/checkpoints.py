@@ -17,118 +17,20 @@ and the first keys; keys the model does not have only print a ``warning:`` line.
 
 from __future__ import annotations
 
-import http.client
-import pickle
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from common.config import ModelConfig
-from common.console import error_console, warn
-from common.errors import MissingWeightsError, UserError
+from common.errors import UserError
+from common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
 from pose.models import FAMILY_NAMES, build_network, family_of_keys
 from pose.registry import REGISTRY
 
 # Checkpoint-key prefixes of the public layouts, removed to reach SimpleBaseline's own module names.
 KEY_PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
-SHOWN_KEYS = 3  # how many offending keys an error message lists
-# Plain-data numpy globals that training frameworks leave in checkpoint metadata (a best score saved as
-# a numpy float; mmengine's ``meta.dataset_meta`` with arrays of sigmas and colours), under the module
-# names of numpy 2.x and 1.x, on top of torch's weights-only set. Arrays of numeric dtypes rebuild from
-# their raw bytes; object arrays and anything else that carries code stay refused.
-NUMPY_DATA_GLOBALS = [
-    np.dtype,
-    np.ndarray,
-    *{type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"},  # numeric dtype classes
-    np._core.multiarray.scalar,
-    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),  # pickled by numpy < 2
-    np._core.multiarray._reconstruct,
-    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-]
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
-
-
-def torch_device(name: str) -> torch.device:
-    """``name`` as a :class:`torch.device`; asking for CUDA where there is none is a :class:`UserError`."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise UserError(f"unknown device '{name}' ({_one_line(err)})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device '{name}' requested but CUDA is not available here (use --device cpu)")
-    return device
-
-
-def hub_checkpoint_path(url: str) -> Path:
-    """Where torch hub caches the file at ``url``: ``torch.hub.get_dir()/checkpoints/<file name>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def fetch_checkpoint(url: str, sha256_prefix: str | None = None) -> Path:
-    """The cached copy of ``url`` in the torch hub dir, downloading it first when absent.
-
-    A failed download (offline, HTTP error) is a :class:`MissingWeightsError` naming the file, where
-    to put it and the URL; a download whose sha256 does not start with ``sha256_prefix`` is a
-    :class:`UserError`.
-    """
-    path = hub_checkpoint_path(url)
-    if path.is_file():
-        return path
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256_prefix, progress=True)
-    except (OSError, http.client.HTTPException) as err:
-        raise MissingWeightsError(
-            f"pretrained weights {path.name} are not cached and could not be downloaded ({_one_line(err)}): "
-            f"fetch {url} and save it as {path}"
-        ) from None
-    except RuntimeError as err:  # torch.hub's hash check
-        raise UserError(f"download of {url} failed its integrity check ({_one_line(err)})") from None
-    return path
-
-
-def read_checkpoint(path: str | Path) -> Any:
-    """``torch.load(path, map_location="cpu", weights_only=True)``, any failure as a one-line :class:`UserError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint file not found: {path}")
-    try:
-        with torch.serialization.safe_globals(NUMPY_DATA_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", str(err))
-        what = f" ({found.group(1) or found.group(2)})" if found else ""
-        raise UserError(
-            f"{path}: refused to load: it holds pickled Python objects{what}, not only tensors "
-            "(only weights-only checkpoints are accepted)"
-        ) from None
-    except Exception as err:  # torch.load raises many types on non-checkpoint bytes
-        raise UserError(f"{path}: not a readable PyTorch checkpoint ({_one_line(err)})") from None
-
-
-def unwrap_state_dict(checkpoint: Any, source: str | Path) -> dict[str, torch.Tensor]:
-    """The tensor mapping inside a checkpoint: under ``state_dict`` or ``model`` when present, else itself."""
-    state = checkpoint
-    if isinstance(state, Mapping):
-        for key in ("state_dict", "model"):
-            if isinstance(state.get(key), Mapping):
-                state = state[key]
-                break
-    if not isinstance(state, Mapping) or not state:
-        raise UserError(f"{source}: no state dict found (expected a mapping of parameter names to tensors)")
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if len(tensors) != len(state):
-        bad = next(k for k, v in state.items() if not isinstance(v, torch.Tensor))
-        raise UserError(f"{source}: state dict entry '{bad}' is not a tensor")
-    return tensors
 
 
 def to_simplebaseline_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -140,40 +42,6 @@ def to_simplebaseline_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch
                 key = key[len(prefix) :]
         renamed[key] = value
     return renamed
-
-
-def _listed(keys: list[str]) -> str:
-    more = f" (+{len(keys) - SHOWN_KEYS} more)" if len(keys) > SHOWN_KEYS else ""
-    return ", ".join(keys[:SHOWN_KEYS]) + more
-
-
-def load_checked(
-    model: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path, what: str, allow_extra: bool = True
-) -> None:
-    """Load ``state`` into ``model``: missing keys or shape mismatches are a :class:`UserError`.
-
-    Keys the model does not have print a warning, or are a :class:`UserError` when not ``allow_extra``.
-    BatchNorm's ``num_batches_tracked`` counters are bookkeeping, not weights: they may be absent.
-    """
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise UserError(f"{source}: not a {what} checkpoint: missing {len(missing)} keys: {_listed(missing)}")
-    mismatched = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if mismatched:
-        raise UserError(f"{source}: not a {what} checkpoint: shape mismatch (file vs model): {_listed(mismatched)}")
-    unexpected = [k for k in state if k not in expected]
-    if unexpected and not allow_extra:
-        raise UserError(f"{source}: not a {what} checkpoint: unexpected keys: {_listed(unexpected)}")
-    if unexpected:
-        warn(
-            error_console(), f"{source}: ignored {len(unexpected)} keys the {what} does not have: {_listed(unexpected)}"
-        )
-    model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
 
 
 def resolve_local_weights(spec: str) -> Path:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from common.schema import SKELETON
 from pose.inference import PoseResult
-from pose.schema import SKELETON
 
 Colour = tuple[int, int, int]  # BGR
 

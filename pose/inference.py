@@ -18,11 +18,11 @@ from torch import nn
 
 from common.config import Config
 from common.errors import UserError
+from common.schema import NUM_KEYPOINTS
 from pose import geometry
 from pose.codecs import Outputs, build_codec
 from pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
 from pose.oks import oks_nms
-from pose.schema import NUM_KEYPOINTS
 
 # (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
 # -> the network's outputs (heatmaps (N, K, h, w), or SimCC x and y vectors); see TopDownEstimator.estimate.

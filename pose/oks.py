@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pose.schema import OKS_SIGMAS
+from common.schema import OKS_SIGMAS
 
 
 def oks(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from common.config import (
     CHANNEL_ORDERS,
@@ -18,12 +21,12 @@ from common.config import (
     override,
 )
 from common.errors import ConfigError
-from pose.pipeline import POSE_SOURCES
 from pose.setup import apply_weights_setup, explicit_fields
 from pose.training.config import TrainingConfig
 
 # Named setups users pick by intent (``--setup NAME``: configs/setup_NAME.toml); see README "Real time on a CPU".
 SETUPS = ("fast", "balanced", "accurate")
+POSE_SOURCES = ("network", "rcnn")  # the pose network, or Keypoint R-CNN's own keypoints
 
 # (argument, config field) pairs: a flag given on the command line overrides the config file.
 CONFIG_FLAGS = (
@@ -136,17 +139,31 @@ def config_from_args(args: argparse.Namespace, weights_setup: bool = True) -> Co
     pose weights record or imply is merged in (:func:`pose.setup.apply_weights_setup`): a checkpoint
     of ours runs with no ``--config``, and a setting that contradicts the weights is an error.
     """
-    path = config_path(args)
-    cfg = load_config(path, cls=TrainingConfig)
-    given = {}
-    for name, dotted in CONFIG_FLAGS:
-        value, flag = getattr(args, name), "--" + name.replace("_", "-")
-        override(cfg, dotted, value, flag)
-        if value is not None:
-            given[dotted] = flag
-    override(cfg, "video.det_every", getattr(args, "det_every", None), "--det-every")
+    overrides = [(dotted, getattr(args, name), "--" + name.replace("_", "-")) for name, dotted in CONFIG_FLAGS]
+    overrides.append(("video.det_every", getattr(args, "det_every", None), "--det-every"))
     if args.no_flip:
-        override(cfg, "inference.flip_test", False, "--no-flip")
-    if weights_setup and args.pose == "network":
+        overrides.append(("inference.flip_test", False, "--no-flip"))
+    return build_config(config_path(args), overrides, weights_setup and args.pose == "network")
+
+
+def build_config(
+    path: Path | None,
+    overrides: Sequence[tuple[str, Any, str]] = (),
+    weights_setup: bool = True,
+    base: Config | None = None,
+) -> Config:
+    """The config file at ``path`` (``None``: the default setup; or a copy of ``base``) with ``overrides`` applied.
+
+    Each override is (dotted field, value, where it came from); ``None`` values are skipped. With
+    ``weights_setup`` the setup the pose weights record or imply is merged in, and an override that
+    contradicts the weights is an error (see :func:`pose.setup.apply_weights_setup`).
+    """
+    cfg = copy.deepcopy(base) if base is not None else load_config(path, cls=TrainingConfig)
+    given = {}
+    for dotted, value, source in overrides:
+        override(cfg, dotted, value, source)
+        if value is not None:
+            given[dotted] = source
+    if weights_setup:
         apply_weights_setup(cfg, explicit_fields(path, given))
     return cfg

@@ -10,8 +10,8 @@ import numpy as np
 from common.errors import UserError
 from common.jsonio import read_json
 from common.numbers import MAX_COORDINATE, is_coordinate, is_number
+from common.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 from pose.inference import PoseResult
-from pose.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
 REQUIRED_FIELDS = ("image_id", "category_id", "keypoints", "score")
 

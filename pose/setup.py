@@ -26,7 +26,8 @@ from typing import Any
 
 from common.config import Config, override, read_toml
 from common.errors import UserError
-from pose.checkpoints import read_checkpoint, resolve_local_weights
+from common.weights import read_checkpoint
+from pose.checkpoints import resolve_local_weights
 from pose.registry import REGISTRY
 
 # Fields a file may record that decide whether its weights fit: a contradiction is an error.

@@ -19,7 +19,8 @@ from torch import nn
 import run
 from common.config import Config, ModelConfig
 from common.errors import UserError, run_cli
-from pose.checkpoints import build_pose_model, read_checkpoint
+from common.weights import read_checkpoint
+from pose.checkpoints import build_pose_model
 from pose.inference import TopDownEstimator
 from pose.models import SimpleBaseline
 from pose.results import load_results

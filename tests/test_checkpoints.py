@@ -12,8 +12,9 @@ import torch
 
 from common.config import ModelConfig
 from common.errors import EXIT_MISSING_WEIGHTS, MissingWeightsError, UserError
+from common.weights import fetch_checkpoint, hub_checkpoint_path
 from pose import checkpoints
-from pose.checkpoints import build_pose_model, fetch_checkpoint, hub_checkpoint_path
+from pose.checkpoints import build_pose_model
 from pose.models import FAMILIES, SimpleBaseline
 from pose.registry import REGISTRY
 

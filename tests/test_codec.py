@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.schema import FLIP_INDEX, FLIP_PAIRS, NUM_KEYPOINTS
 from pose.codecs import heatmap as codec
 from pose.geometry import flip_crop_points
-from pose.schema import FLIP_INDEX, FLIP_PAIRS, NUM_KEYPOINTS
 
 SIZE = (48, 64)  # heatmap (width, height)
 

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
+from common.coco import load_coco
 from common.config import Config
-from eval.metrics import load_coco
-from eval.oracle import SimulatedNetwork, ground_truth_people, oracle_poses
+from eval.oracle import SimulatedNetwork, oracle_poses
+from pose.annotations import ground_truth_people
 from pose.geometry import CONVENTIONS, to_normalized
 from pose.inference import TopDownEstimator
 from pose.registry import REGISTRY

@@ -14,12 +14,12 @@ import pytest
 from common.config import Config
 from common.errors import UserError
 from common.images import read_image
+from common.schema import FLIP_INDEX
 from common.synthetic import JOINT_COLOURS
 from pose import geometry
 from pose.codecs import heatmap as codec
 from pose.geometry import CONVENTIONS
 from pose.inference import TopDownEstimator
-from pose.schema import FLIP_INDEX
 from pose.training.augment import Augmentation, CropSpec, half_body_region, make_example, sample_augmentation
 from pose.training.config import AugmentConfig
 from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples

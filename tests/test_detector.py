@@ -23,11 +23,11 @@ from detector import (
     PersonDetector,
     build_detector,
     default_weights_file,
-    detections_to_pose_result,
     person_detections,
     torchvision_detector,
 )
 from pose.inference import instance_scores
+from toppose.pipeline import detections_to_pose_result
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = "fasterrcnn_mobilenet_v3_large_320_fpn"

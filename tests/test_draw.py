@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.schema import NUM_KEYPOINTS
 from pose.draw import draw_poses, palette_colour, person_colours
 from pose.inference import PoseResult
-from pose.schema import NUM_KEYPOINTS
 
 
 def one_person(points: dict[int, tuple[float, float, float]], box: tuple[float, ...] = (20, 20, 100, 80)) -> PoseResult:

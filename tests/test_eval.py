@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import pose.pipeline
+import toppose.pipeline
+from common.coco import METRIC_NAMES
 from common.config import DetectorConfig
 from common.errors import run_cli
 from detector.torchvision_detector import PersonDetector, build_detector
 from eval.coco import main
-from eval.metrics import METRIC_NAMES
 from pose.models import SimpleBaseline
 
 SMALL_MODEL = """\
@@ -150,7 +150,7 @@ def test_detector_mode_runs_offline_with_random_detector_weights(
     ) -> PersonDetector:
         return build_detector(cfg, device, pretrained=False, keypoints=keypoints)
 
-    monkeypatch.setattr(pose.pipeline, "build_detector", random_detector)
+    monkeypatch.setattr(toppose.pipeline, "build_detector", random_detector)
     argv = ["--ann", str(synthetic_coco / "annotations.json"), "--images", str(synthetic_coco / "images")]
     argv += ["--config", str(_small_config(tmp_path)), "--pose-weights", str(small_weights), "--limit", "2"]
     argv += ["--detector", "fasterrcnn_mobilenet_v3_large_fpn", "--json", str(tmp_path / "m.json")]

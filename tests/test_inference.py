@@ -9,10 +9,10 @@ from torch import nn
 
 from common.config import Config
 from common.errors import UserError
+from common.schema import NUM_KEYPOINTS
 from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
 from pose.models import SimpleBaseline
-from pose.schema import NUM_KEYPOINTS
 
 
 class CentrePeak(nn.Module):

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.coco import evaluate_keypoints, load_coco
 from common.config import Config
 from common.console import error_console
 from eval.coco import evaluate_oracle
-from eval.metrics import evaluate_keypoints, load_coco
-from eval.oracle import ground_truth_people, keypoints_outside_crops, oracle_network_fn
+from eval.oracle import keypoints_outside_crops, oracle_network_fn
 from pose import geometry
+from pose.annotations import ground_truth_people
 from pose.codecs import heatmap as codec
 from pose.geometry import CONVENTIONS
 from pose.inference import TopDownEstimator

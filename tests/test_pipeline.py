@@ -8,11 +8,11 @@ import torch
 
 from common.config import Config
 from common.errors import UserError
+from common.schema import NUM_KEYPOINTS
 from detector.detections import Detections
 from pose.inference import TopDownEstimator
 from pose.models import SimpleBaseline
-from pose.pipeline import TopDownPipeline, build_pipeline
-from pose.schema import NUM_KEYPOINTS
+from toppose.pipeline import TopDownPipeline, build_pipeline
 
 
 @pytest.fixture

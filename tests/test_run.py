@@ -18,9 +18,9 @@ import torch
 import common.atomic
 import run
 from common.errors import run_cli
+from common.schema import NUM_KEYPOINTS
 from pose.models import SimpleBaseline
 from pose.results import load_results
-from pose.schema import NUM_KEYPOINTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RES18 = str(ROOT / "configs" / "simplebaseline_res18_256x192.toml")

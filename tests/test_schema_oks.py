@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pycocotools.cocoeval import Params
 
+from common.schema import FLIP_INDEX, FLIP_PAIRS, KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS, SKELETON
 from pose.oks import oks, oks_nms
-from pose.schema import FLIP_INDEX, FLIP_PAIRS, KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS, SKELETON
 
 
 def test_schema_is_consistent() -> None:

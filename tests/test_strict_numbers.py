@@ -20,14 +20,14 @@ from common.atomic import write_json
 from common.config import Config
 from common.errors import UserError, run_cli
 from common.numbers import MAX_COORDINATE
+from common.schema import NUM_KEYPOINTS
 from detector import load_boxes
 from eval.coco import main as eval_main
 from pose.inference import PoseResult, TopDownEstimator
 from pose.models import SimpleBaseline
-from pose.pipeline import TopDownPipeline
 from pose.results import load_results, to_coco_entries
-from pose.schema import NUM_KEYPOINTS
 from pose.training.progress import MetricsLog
+from toppose.pipeline import TopDownPipeline
 
 QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 NUMBERS = st.one_of(

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
+from common.schema import NUM_KEYPOINTS
 from pose.inference import PoseResult
-from pose.schema import NUM_KEYPOINTS
 from tracking.__main__ import main as tracking_main
 from tracking.association import iou_matrix, match
 from tracking.camera import CameraMotion

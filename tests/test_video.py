@@ -22,19 +22,16 @@ import torch
 from rich.console import Console
 
 import run
-import tracking.video
-import tracking.video_sink
+import toppose.video
+import toppose.video_sink
 from common.config import CONFIG_DIR, load_config
 from common.errors import run_cli
 from detector.boxes_file import load_boxes
 from pose.models import SimpleBaseline
 from pose.options import config_from_args
-from pose.pipeline import build_pipeline
 from pose.results import load_results
-from tracking.association import iou_matrix
-from tracking.sequences import Sequence, make_sequence, render_frames
-from tracking.tracker import Tracker
-from tracking.video import (
+from toppose.pipeline import build_pipeline
+from toppose.video import (
     add_video_arguments,
     pipeline_config,
     process_video,
@@ -42,8 +39,11 @@ from tracking.video import (
     video_options,
     warn_about_boxes,
 )
-from tracking.video_io import Frame, FrameSource, is_video_input, open_source
-from tracking.video_sink import VideoSink, h264_encoder_available
+from toppose.video_io import Frame, FrameSource, is_video_input, open_source
+from toppose.video_sink import VideoSink, h264_encoder_available
+from tracking.association import iou_matrix
+from tracking.sequences import Sequence, make_sequence, render_frames
+from tracking.tracker import Tracker
 
 FRAMES = 24
 FIELDS = ("image_id", "category_id", "keypoints", "score", "bbox", "box_score", "timestamp", "track_id")
@@ -298,7 +298,7 @@ def test_interrupted_video_keeps_the_frames_done(
         source.frames = stopping  # type: ignore[method-assign]
         return source
 
-    monkeypatch.setattr(tracking.video, "open_source", interrupted_after_5)
+    monkeypatch.setattr(toppose.video, "open_source", interrupted_after_5)
     out = tmp_path / "out"
     code, err = run_cli_captured([str(clip["dir"] / "clip.mp4"), "-o", str(out), "--track", *model_args(clip)], capsys)
     assert code == 130 and "Traceback" not in err
@@ -338,7 +338,7 @@ def test_h264_video_plays_back_frame_for_frame(tmp_path: Path, size: tuple[int, 
 def test_without_h264_the_video_is_mp4v_with_a_note(
     clip: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tracking.video_sink, "h264_encoder_available", lambda: False)
+    monkeypatch.setattr(toppose.video_sink, "h264_encoder_available", lambda: False)
     out = tmp_path / "out"
     argv = [str(clip["dir"] / "clip.mp4"), "-o", str(out), "--max-frames", "3", *model_args(clip)]
     code, err = run_cli_captured(argv, capsys)

@@ -22,9 +22,9 @@ import numpy as np
 
 from common.errors import UserError
 from common.numbers import is_number
+from common.schema import NUM_KEYPOINTS
 from pose.inference import PoseResult
 from pose.results import validate_entries
-from pose.schema import NUM_KEYPOINTS
 from tracking.online import PoseTracker, TrackingConfig
 from tracking.smoothing import smooth_track
 from tracking.tracker import UNTRACKED, Tracker

@@ -27,7 +27,7 @@ from functools import cache
 import numpy as np
 from scipy.stats import chi2
 
-from pose.schema import NUM_KEYPOINTS, OKS_SIGMAS
+from common.schema import NUM_KEYPOINTS, OKS_SIGMAS
 
 # Points of the model, in state order: reference, box-centre offset, keypoint offsets, box size.
 REF, BOX = 0, 1

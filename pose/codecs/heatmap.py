@@ -12,9 +12,9 @@ import numpy as np
 from scipy.ndimage import convolve1d
 
 from common.config import DECODE_METHODS
+from common.schema import FLIP_INDEX
 from pose.codecs.base import Outputs
 from pose.geometry import mirror
-from pose.schema import FLIP_INDEX
 
 
 def encode(

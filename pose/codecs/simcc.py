@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.schema import FLIP_INDEX
 from pose.codecs.base import Outputs
 from pose.geometry import mirror
-from pose.schema import FLIP_INDEX
 
 
 def _gaussian_labels(centres: np.ndarray, length: int, sigma: float) -> np.ndarray:

@@ -10,11 +10,11 @@ from torch import nn
 
 from common.config import FAMILY_BACKBONES, ModelConfig
 from common.errors import UserError
+from common.schema import NUM_KEYPOINTS
 from pose.models.hrnet import HRNet
 from pose.models.rtmpose import RTMPose
 from pose.models.simplebaseline import SimpleBaseline, check_sizes
 from pose.models.vitpose import ViTPose
-from pose.schema import NUM_KEYPOINTS
 
 FAMILIES = FAMILY_BACKBONES  # family -> the backbones it is built with
 FAMILY_NAMES = {"simplebaseline": "SimpleBaseline", "hrnet": "HRNet", "vitpose": "ViTPose", "rtmpose": "RTMPose"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pose.schema import NUM_KEYPOINTS
+from common.schema import NUM_KEYPOINTS
 
 WIDTHS = {"hrnet_w32": 32, "hrnet_w48": 48}
 STAGE_MODULES = (1, 4, 3)  # stages 2, 3, 4

@@ -13,7 +13,7 @@ from torch import nn
 
 from common.config import FAMILY_BACKBONES
 from common.errors import UserError
-from pose.schema import NUM_KEYPOINTS
+from common.schema import NUM_KEYPOINTS
 
 BACKBONES = FAMILY_BACKBONES["simplebaseline"]
 TRUNK_STRIDE = 32  # the ResNet trunk's total downsampling

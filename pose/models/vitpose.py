@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pose.schema import NUM_KEYPOINTS
+from common.schema import NUM_KEYPOINTS
 
 # backbone -> (embedding width, layers, heads, MLP width)
 ARCHS = {"vit_s": (384, 12, 12, 1536), "vit_b": (768, 12, 12, 3072), "vit_l": (1024, 24, 16, 4096),

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from common.schema import FLIP_INDEX, KEYPOINT_NAMES
 from pose import geometry
 from pose.codecs import heatmap
 from pose.models.inputs import in_channel_order
-from pose.schema import FLIP_INDEX, KEYPOINT_NAMES
 from pose.training.config import AugmentConfig
 
 # Half-body crops keep either the joints above the hips or the hips and legs.
@@ -115,7 +115,7 @@ def make_example(
     """The crop (``(H, W, 3)`` uint8, ``spec.channel_order``), heatmaps ``(K, h, w)``, target weights ``(K,)``.
 
     ``keypoints`` ``(K, 2)`` are image pixels, ``visible`` ``(K,)`` marks labelled ones. A flipped
-    crop's keypoints are reordered with :data:`pose.schema.FLIP_INDEX` so channel ``k`` stays joint ``k``.
+    crop's keypoints are reordered with :data:`common.schema.FLIP_INDEX` so channel ``k`` stays joint ``k``.
     """
     centers, sizes = geometry.box_to_center_size(np.asarray(box_xywh)[None], spec.aspect_ratio, spec.padding)
     center, size = centers[0], sizes[0]

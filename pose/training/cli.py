@@ -13,15 +13,16 @@ from typing import Any
 
 from rich.console import Console
 
+from common.coco import METRIC_NAMES
 from common.config import override
 from common.console import error_console, summary_table
 from common.errors import UserError
-from eval.metrics import METRIC_NAMES
 from pose.checkpoints import build_pose_model
 from pose.setup import apply_weights_setup, explicit_fields
 from pose.training.config import TrainingConfig, load_training_config
 from pose.training.distributed import resolve_device
-from pose.training.trainer import evaluate_on_coco, train
+from pose.training.trainer import train
+from pose.training.validation import evaluate_on_coco
 
 
 def _parse_value(text: str) -> Any:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from common.config import DEVICE_PATTERN, Config, load_config, setting
 from common.errors import UserError
+from common.schema import NUM_KEYPOINTS
 from pose.models.simplebaseline import check_sizes
-from pose.schema import NUM_KEYPOINTS
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("step", "cosine")

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from common.coco import load_coco
 from common.errors import UserError
 from common.images import read_image
-from eval.metrics import load_coco
-from pose.schema import NUM_KEYPOINTS
+from common.schema import NUM_KEYPOINTS
 from pose.training.augment import Augmentation, CropSpec, make_example, sample_augmentation
 from pose.training.config import AugmentConfig
 

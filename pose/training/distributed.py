@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pose.checkpoints import torch_device
+from common.weights import torch_device
 
 
 @dataclass(frozen=True)

@@ -36,24 +36,16 @@ from torch.utils.data import DataLoader
 from common.atomic import atomic_path
 from common.console import warn
 from common.errors import MissingWeightsError, UserError
-from eval.coco import person_boxes, run_evaluation, selected_image_ids
-from eval.metrics import load_coco
-from pose.checkpoints import (
-    build_pose_model,
-    fetch_checkpoint,
-    load_checked,
-    read_checkpoint,
-    unwrap_state_dict,
-)
-from pose.inference import TopDownEstimator
+from common.weights import fetch_checkpoint, load_checked, read_checkpoint, unwrap_state_dict
+from pose.checkpoints import build_pose_model
 from pose.models.inputs import to_input_tensor
 from pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
-from pose.pipeline import TopDownPipeline
 from pose.training.augment import CropSpec
 from pose.training.config import TrainConfig, TrainingConfig, check_training_config
 from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
 from pose.training.distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
 from pose.training.progress import Clock, MetricsLog, ProgressDisplay
+from pose.training.validation import evaluate_on_coco
 
 CHECKPOINT_LAST = "last.pth"
 CHECKPOINT_BEST = "best.pth"
@@ -176,32 +168,6 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename over it."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-def evaluate_on_coco(
-    model: nn.Module,
-    cfg: TrainingConfig,
-    annotations: str | Path,
-    image_dir: str | Path,
-    detections: str | Path = "",
-    device: str | torch.device = "cpu",
-    max_images: int = 0,
-    console: Console | None = None,
-) -> dict[str, float]:
-    """COCOeval keypoint metrics of ``model`` through the evaluation path of ``python -m eval.coco``
-    (crops, flip test, decoding, OKS-NMS), on ground-truth person boxes or, with ``detections``, the
-    boxes of a COCO detection results file. Missing or unreadable images are skipped and reported in one line.
-    """
-    console = console or Console(stderr=True, highlight=False)
-    coco = load_coco(annotations)
-    image_ids = selected_image_ids(coco, max_images or None)
-    boxes = person_boxes(coco, image_ids, cfg, console, Path(detections) if detections else None)
-    pipeline = TopDownPipeline(cfg, TopDownEstimator(model, cfg, device), boxes=boxes)
-    evaluation = run_evaluation(coco, pipeline, image_ids, Path(image_dir), console, "validation")
-    if evaluation.skipped:
-        skipped = evaluation.skipped
-        warn(console, f"validation skipped {len(skipped)} missing or unreadable images, e.g. {skipped[0][1]}")
-    return evaluation.metrics
 
 
 @dataclass

@@ -3,15 +3,16 @@
     python run.py VIDEO -o OUT [--track] [--det-every K] [--trails N] [model options]
 
 writes OUT/results.json (COCO keypoint results; ``image_id`` = frame index from 0, ``timestamp`` in
-seconds, and with --track a ``track_id`` on every entry: -1 for a person not in a confirmed track)
+seconds, and with --track a ``track_id`` (>= 1) on every entry)
 and, unless --no-draw, OUT/annotated.mp4 (same size and frame rate as the input, skeletons coloured
 by track, track ids beside the people, optional trails). With --track, detections down to the
 tracker's low score feed the two-stage matching; those below the detector threshold are only kept
 in the results when they continue a track. --det-every K runs the detector on every K-th frame and
 in between estimates the poses inside the tracks' predicted boxes.
 
-:func:`process_video` is the loop itself, for callers (benchmarks) that build the source and the
-pipeline themselves; it returns the frames/s and per-stage seconds::
+:func:`process_video` runs the frame loop (:func:`toppose.loop.pose_frames`) and writes its outputs,
+for callers (benchmarks) that build the source and the pipeline themselves; it returns the frames/s
+and per-stage seconds::
 
     options = video_options(cfg, det_every=5)
     pipeline = build_pipeline(pipeline_config(cfg, options))
@@ -21,7 +22,6 @@ pipeline themselves; it returns the frames/s and per-stage seconds::
 from __future__ import annotations
 
 import argparse
-import copy
 import io
 import time
 from collections import deque
@@ -41,12 +41,10 @@ from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
 from pose.options import non_negative_int, positive_float, positive_int
-from pose.pipeline import TopDownPipeline, build_pipeline
-from pose.results import to_coco_entries
-from tracking.camera import CameraMotion
-from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
-from tracking.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
-from tracking.video_sink import VideoSink
+from toppose.loop import LoopOptions, frame_entries, pipeline_config, pose_frames, tracking_config
+from toppose.pipeline import TopDownPipeline, build_pipeline
+from toppose.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
+from toppose.video_sink import VideoSink
 
 __all__ = [
     "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",
@@ -57,15 +55,10 @@ VIDEO_NAME = "annotated.mp4"
 
 
 @dataclass
-class VideoOptions:
-    """How :func:`process_video` runs."""
+class VideoOptions(LoopOptions):
+    """How :func:`process_video` runs: the loop's options and what the annotated video draws."""
 
-    track: bool = True
-    det_every: int = 1  # detector on every K-th frame; between, poses at the tracks' predicted boxes
     trails: int = 0  # frames of each track's path drawn behind it
-    max_frames: int | None = None
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    camera_motion: bool = False  # compensate the camera's motion in the tracks' prediction (panning, handheld)
 
 
 @dataclass
@@ -104,15 +97,6 @@ class VideoReport:
         return self.frames / max(self.elapsed, 1e-9)
 
 
-def _in_box_order(result: PoseResult, boxes: np.ndarray) -> PoseResult:
-    """``result`` (sorted by score) put back in the order of the ``boxes`` it was estimated from."""
-    order: list[int] = []
-    for box in boxes:
-        rows = np.flatnonzero(np.all(result.boxes == box, axis=1))
-        order.append(int(next(r for r in rows if r not in order)))
-    return result.select(order)
-
-
 class _Trails:
     """The recent box-bottom centres of each track, drawn as fading polylines."""
 
@@ -142,33 +126,6 @@ def _annotate(pipeline: TopDownPipeline, image: np.ndarray, poses: PoseResult, i
     return pipeline.draw(image, poses, [str(i) for i in ids], [palette_colour(int(i)) for i in ids])
 
 
-def _track_frame(
-    pipeline: TopDownPipeline,
-    tracker: PoseTracker,
-    image: np.ndarray,
-    index: int,
-    detect: bool,
-    camera: CameraMotion | None = None,
-) -> TrackedFrame:
-    """Predict the tracks (moved with the camera where ``camera`` estimates its motion), then detect and
-    match, or follow them with poses at their predicted boxes."""
-    started = time.perf_counter()
-    uids, boxes, scores = tracker.predict(camera(image) if camera is not None else None)
-    pipeline.timer.add("track", started)
-    if detect:
-        poses = pipeline.process(image, index)
-        started = time.perf_counter()
-        tracked = tracker.update(index, poses)
-    else:
-        poses = PoseResult.empty()
-        if uids:
-            poses = _in_box_order(pipeline.estimator.estimate(image, boxes, scores, nms=False), boxes)
-        started = time.perf_counter()
-        tracked = tracker.follow(index, uids, poses)
-    pipeline.timer.add("track", started)
-    return tracked
-
-
 def process_video(
     source: FrameSource,
     pipeline: TopDownPipeline,
@@ -185,14 +142,9 @@ def process_video(
     (or SIGTERM within :func:`common.interrupts.terminate_as_interrupt`) ends the loop early: the
     outputs then hold the frames done and ``report.interrupted`` is set.
     """
-    if options.det_every > 1 and (not options.track or pipeline.estimator is None):
-        raise UserError("--det-every needs --track and the pose network (not --pose rcnn)")
     report = VideoReport(source.name)
     timer = pipeline.timer
-    tracker = PoseTracker(options.tracking) if options.track else None
-    camera = CameraMotion() if options.track and options.camera_motion else None
     trails = _Trails(options.trails) if options.trails > 0 and options.track else None
-    since_detection = options.det_every
     total = source.expected_frames if options.max_frames is None else options.max_frames
     with ExitStack() as stack:
         results = ResultsWriter(results_path, stack) if results_path is not None else None
@@ -203,26 +155,13 @@ def process_video(
                 warn(console, sink.note)
         progress = stack.enter_context(progress_bar(console or Console(file=io.StringIO()), "frames"))
         task = progress.add_task("", total=total, item="")
-        frames = source.frames()
+        frames = pose_frames(source, pipeline, options)
         stack.callback(frames.close)
         started = time.perf_counter()
         try:
-            while options.max_frames is None or report.frames < options.max_frames:
-                read_started = time.perf_counter()
-                frame = next(frames, None)
-                if frame is None:
-                    break
-                timer.add("read", read_started)
-                since_detection += 1
-                detect = since_detection >= options.det_every
-                if detect:
-                    since_detection = 0
-                    report.detector_frames += 1
-                if tracker is not None:
-                    tracked = _track_frame(pipeline, tracker, frame.image, frame.index, detect, camera)
-                    poses, ids = tracked.poses, tracked.track_ids
-                else:
-                    poses, ids = pipeline.process(frame.image, frame.index), None
+            for done in frames:
+                frame, poses, ids = done.frame, done.poses, done.track_ids
+                report.detector_frames += done.detected
                 _record(report, frame.index, poses, ids)
                 annotated = None
                 if sink is not None:
@@ -234,11 +173,7 @@ def process_video(
                         timer.add("draw", draw_started)
                 write_started = time.perf_counter()
                 if results is not None:
-                    entries = to_coco_entries(poses, frame.index, timestamp=round(frame.timestamp, 3))
-                    if ids is not None:
-                        for entry, track_id in zip(entries, ids, strict=True):
-                            entry["track_id"] = int(track_id)
-                    results.write(entries)
+                    results.write(frame_entries(done))
                 if annotated is not None:
                     sink.write(annotated)
                 timer.add("write", write_started)
@@ -295,21 +230,11 @@ def video_options(
     cfg: Config, track: bool = True, det_every: int = 1, trails: int = 0, max_frames: int | None = None,
     smooth: bool = True, camera_motion: bool = False,
 ) -> VideoOptions:  # fmt: skip
-    """Video options under a model setup: the tracker's confident level is the detector threshold."""
-    tracking = TrackingConfig(smooth=smooth)
-    threshold = cfg.detector.score_threshold
-    tracking.tracker.high_score = threshold
-    tracking.tracker.low_score = min(tracking.tracker.low_score, threshold)
-    tracking.tracker.keypoint_threshold = cfg.inference.keypoint_score_threshold
-    return VideoOptions(track, det_every, trails, max_frames, tracking, camera_motion)
-
-
-def pipeline_config(cfg: Config, options: VideoOptions) -> Config:
-    """The setup to build the pipeline from: when tracking, detections down to the tracker's low score are kept."""
-    run_cfg = copy.deepcopy(cfg)
-    if options.track:  # low-score detections feed the second matching stage
-        run_cfg.detector.score_threshold = options.tracking.tracker.low_score
-    return run_cfg
+    """Video options under a model setup (see :func:`toppose.loop.tracking_config`)."""
+    return VideoOptions(
+        track=track, det_every=det_every, max_frames=max_frames, tracking=tracking_config(cfg, smooth),
+        camera_motion=camera_motion, trails=trails,
+    )  # fmt: skip
 
 
 def run_video(args: argparse.Namespace, cfg: Config) -> int:

@@ -1,4 +1,4 @@
-"""COCOeval keypoint metrics as a plain dict."""
+"""COCO annotation files and COCOeval's keypoint summary as a plain dict."""
 
 from __future__ import annotations
 
@@ -49,3 +49,9 @@ def evaluate_keypoints(
         evaluator.accumulate()
         evaluator.summarize()
     return {name: float(value) for name, value in zip(METRIC_NAMES, evaluator.stats, strict=True)}
+
+
+def selected_image_ids(coco: COCO, limit: int | None = None) -> list[int]:
+    """The annotation file's image ids in increasing order, the first ``limit`` of them when given."""
+    ids = sorted(coco.getImgIds())
+    return ids if limit is None else ids[:limit]

@@ -15,13 +15,13 @@ import numpy as np
 
 from common.config import Config
 from common.errors import UserError
-from detector.detections import Detections, detections_to_pose_result
+from common.schema import NUM_KEYPOINTS
+from detector.detections import Detections
 from detector.torchvision_detector import PersonDetector, build_detector
 from pose.checkpoints import build_pose_model
 from pose.draw import Colour, draw_poses
-from pose.inference import PoseResult, StageTimer, TopDownEstimator
-
-POSE_SOURCES = ("network", "rcnn")
+from pose.inference import PoseResult, StageTimer, TopDownEstimator, instance_scores
+from pose.options import POSE_SOURCES
 
 
 class TopDownPipeline:
@@ -117,3 +117,23 @@ def build_pipeline(
     if boxes is None:  # Keypoint R-CNN's keypoint head runs only where its keypoints are the poses
         detector = build_detector(cfg.detector, device, pretrained_detector, keypoints=estimator is None)
     return TopDownPipeline(cfg, estimator, detector, boxes)
+
+
+def detections_to_pose_result(detections: Detections, keypoint_threshold: float | None = None) -> PoseResult:
+    """Keypoint R-CNN's own keypoints as a :class:`PoseResult` (keypoint confidence = sigmoid of its score).
+
+    The instance score is the box score, as in torchvision's own COCO evaluation of Keypoint R-CNN;
+    with ``keypoint_threshold`` it is rescored like the top-down estimator
+    (:func:`pose.inference.instance_scores`: box score x mean confident-keypoint confidence).
+    """
+    if detections.keypoints is None:
+        raise UserError("these detections carry no keypoints: the rcnn pose baseline needs the keypointrcnn detector")
+    if len(detections) == 0:
+        return PoseResult.empty()
+    keypoints = detections.keypoints.reshape(-1, NUM_KEYPOINTS, 3)
+    scores = detections.scores.copy()
+    if keypoint_threshold is not None:
+        scores = instance_scores(detections.scores, keypoints[..., 2], keypoint_threshold)
+    order = np.argsort(-scores, kind="stable")
+    result = PoseResult(detections.boxes.copy(), detections.scores.copy(), keypoints.copy(), scores)
+    return result.select(order)

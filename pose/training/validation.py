@@ -1,0 +1,70 @@
+"""Validation during training: COCOeval keypoint AP of a network on an annotated image folder.
+
+The network runs through the inference path (:class:`pose.inference.TopDownEstimator`: crops, flip
+test, decoding, OKS-NMS) on ground-truth person boxes or on the boxes of a COCO detection results file,
+as ``python -m eval.coco --gt-boxes`` / ``--boxes`` score it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from common.coco import evaluate_keypoints, load_coco, selected_image_ids
+from common.config import Config
+from common.console import warn
+from common.errors import UserError
+from common.images import read_image
+from detector.boxes_file import load_boxes
+from pose.annotations import ground_truth_people
+from pose.inference import TopDownEstimator
+from pose.results import to_coco_entries
+
+
+def evaluate_on_coco(
+    model: nn.Module,
+    cfg: Config,
+    annotations: str | Path,
+    image_dir: str | Path,
+    detections: str | Path = "",
+    device: str | torch.device = "cpu",
+    max_images: int = 0,
+    console: Console | None = None,
+) -> dict[str, float]:
+    """COCOeval keypoint metrics of ``model`` on the first ``max_images`` (0: all) images of ``annotations``.
+
+    Person boxes are the ground truth or, with ``detections``, those of a COCO detection results file
+    (kept from ``cfg.detector.score_threshold`` up). Missing or unreadable images are left out and
+    reported in one line.
+    """
+    console = console or Console(stderr=True, highlight=False)
+    coco = load_coco(annotations)
+    image_ids = selected_image_ids(coco, max_images or None)
+    detected = load_boxes(Path(detections), min_score=cfg.detector.score_threshold) if detections else None
+    for problem in detected.problems if detected is not None else ():
+        warn(console, problem)
+    estimator = TopDownEstimator(model, cfg, device)
+    entries, evaluated, skipped = [], [], []
+    for image_id in image_ids:
+        name = str(coco.imgs[image_id].get("file_name", image_id))
+        try:
+            frame = read_image(Path(image_dir) / name)
+        except UserError as err:
+            skipped.append(str(err))
+            continue
+        if detected is None:
+            boxes, scores = ground_truth_people(coco, image_id).boxes, None
+        else:
+            found = detected.get(image_id)
+            boxes, scores = (np.zeros((0, 4)), None) if found is None else (found.boxes, found.scores)
+        entries += to_coco_entries(estimator.estimate(frame, boxes, scores), image_id)
+        evaluated.append(image_id)
+    if skipped:
+        warn(console, f"validation skipped {len(skipped)} missing or unreadable images, e.g. {skipped[0]}")
+    if not evaluated:
+        raise UserError(f"none of the {len(image_ids)} validation images could be read from {image_dir}")
+    return evaluate_keypoints(coco, entries, evaluated)

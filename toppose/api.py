@@ -1,0 +1,187 @@
+"""The Python API: one import, one call.
+
+    from toppose import PoseEstimator
+
+    estimator = PoseEstimator("fast")                 # a named setup, a config file, or a Config
+    for person in estimator("photo.jpg"):             # a path or a BGR uint8 array (rgb=True for RGB)
+        print(person.box, person.score, person.keypoint("left_knee"))
+
+    for frame in estimator.track("clip.mp4"):         # a video file, a folder of frames or a camera index
+        for person in frame.people:
+            print(frame.timestamp, person.track_id, person.keypoints[:, :2])
+
+The estimator is the pipeline ``run.py`` runs (:class:`toppose.pipeline.TopDownPipeline`), and
+:meth:`PoseEstimator.track` iterates the same frame loop as ``run.py VIDEO --track``
+(:func:`toppose.loop.pose_frames`). Bad input raises :class:`common.errors.UserError` with one line
+saying what and where; weights that cannot be found raise :class:`common.errors.MissingWeightsError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from common.config import Config
+from common.errors import UserError
+from common.images import read_image
+from common.schema import KEYPOINT_NAMES
+from detector import Detections
+from pose.inference import PoseResult
+from pose.options import SETUPS, build_config, setup_path
+from toppose.loop import LoopOptions, pipeline_config, pose_frames, tracking_config
+from toppose.pipeline import TopDownPipeline, build_pipeline
+from toppose.video_io import Frame, open_source
+
+ImageInput = str | os.PathLike[str] | np.ndarray
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person in one image: ``keypoints`` is ``(17, 3)`` x, y (image pixels), confidence, in COCO order."""
+
+    box: np.ndarray  # (4,) x, y, width, height: the box the crop was built from
+    box_score: float
+    keypoints: np.ndarray
+    score: float  # box score x mean confidence of the confident keypoints
+    track_id: int | None = None  # >= 1 when tracked
+
+    def keypoint(self, name: str) -> np.ndarray:
+        """``(3,)`` x, y, confidence of the keypoint ``name`` (e.g. ``"left_knee"``; see :data:`KEYPOINT_NAMES`)."""
+        if name not in KEYPOINT_NAMES:
+            raise KeyError(f"unknown keypoint '{name}' (one of {', '.join(KEYPOINT_NAMES)})")
+        return self.keypoints[KEYPOINT_NAMES.index(name)]
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One frame of a video, its time stamp in seconds and the people in it."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray  # BGR uint8
+    people: list[Person]
+
+
+def people_of(poses: PoseResult, track_ids: np.ndarray | None = None) -> list[Person]:
+    """A pose result as :class:`Person` objects (best score first, as given)."""
+    return [
+        Person(
+            poses.boxes[i].copy(),
+            float(poses.box_scores[i]),
+            poses.keypoints[i].copy(),
+            float(poses.scores[i]),
+            None if track_ids is None else int(track_ids[i]),
+        )  # fmt: skip
+        for i in range(len(poses))
+    ]
+
+
+def config_of(setup: str | os.PathLike[str] | Config | None, overrides: list[tuple[str, Any, str]]) -> Config:
+    """The config of a named setup, a config file or a :class:`Config` (``None``: the default setup)."""
+    if isinstance(setup, Config):
+        return build_config(None, overrides, base=setup)
+    if isinstance(setup, str) and setup in SETUPS:
+        path = setup_path(setup)
+    elif setup is None:
+        path = None
+    else:
+        path = Path(setup)
+        if path.suffix != ".toml":
+            raise UserError(f"setup '{setup}': expected one of {', '.join(SETUPS)} or a .toml config file")
+    return build_config(path, overrides)
+
+
+class PoseEstimator:
+    """People and their keypoints in images and videos, from a setup and its weights.
+
+    ``setup`` is a named setup (``"fast"``, ``"balanced"``, ``"accurate"``), a config file, a
+    :class:`Config`, or ``None`` for the default (``configs/rtmpose_m_256x192.toml``). ``weights`` (a
+    registry name or a checkpoint file) replaces the setup's pose weights; what the weights record or
+    imply (family, input size, convention, channel order, codec) completes the setup. ``settings``
+    overrides any config field by its dotted name, e.g. ``{"inference.batch_size": 8}``.
+    """
+
+    def __init__(
+        self,
+        setup: str | os.PathLike[str] | Config | None = None,
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        device: str | None = None,
+        precision: str | None = None,
+        flip_test: bool | None = None,
+        settings: Mapping[str, Any] | None = None,
+        pretrained_detector: bool = True,
+    ) -> None:
+        overrides = [
+            ("model.weights", None if weights is None else os.fspath(weights), "weights"),
+            ("inference.device", device, "device"),
+            ("inference.precision", precision, "precision"),
+            ("inference.flip_test", flip_test, "flip_test"),
+            *((dotted, value, f"settings[{dotted!r}]") for dotted, value in (settings or {}).items()),
+        ]
+        self.config = config_of(setup, overrides)
+        self.pipeline: TopDownPipeline = build_pipeline(self.config, pretrained_detector=pretrained_detector)
+
+    def __call__(self, image: ImageInput, boxes: np.ndarray | None = None, rgb: bool = False) -> list[Person]:
+        """The people in ``image``: a file path, or an ``(H, W, 3)`` uint8 array in BGR order (``rgb=True``: RGB).
+
+        ``boxes`` (``(N, 4)`` x, y, width, height) skips the detector: one pose per box.
+        """
+        frame = as_bgr(image, rgb)
+        if boxes is None:
+            return people_of(self.pipeline.process(frame))
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
+            raise UserError("boxes: expected finite x, y, width, height with width and height > 0")
+        return people_of(self.pipeline.estimate(frame, Detections(boxes, np.ones(len(boxes)))))
+
+    def track(
+        self,
+        source: str | os.PathLike[str] | int,
+        *,
+        det_every: int | None = None,
+        camera_motion: bool = False,
+        smooth: bool = True,
+        fps: float | None = None,
+        max_frames: int | None = None,
+    ) -> Iterator[VideoFrame]:
+        """The tracked people of every frame of a video file, a folder of frames or a camera (an index).
+
+        Tracks carry ids >= 1 and smoothed keypoints, as in ``run.py VIDEO --track``; ``det_every`` runs
+        the detector on every K-th frame only (default: the setup's ``video.det_every``).
+        """
+        options = LoopOptions(
+            track=True, det_every=det_every or self.config.video.det_every, max_frames=max_frames,
+            tracking=tracking_config(self.config, smooth), camera_motion=camera_motion,
+        )  # fmt: skip
+        pipeline = self.pipeline
+        if pipeline.detector is not None:  # low-score boxes feed the tracker's second matching
+            run_cfg = pipeline_config(self.config, options)
+            detector = copy.copy(pipeline.detector)
+            detector.cfg = run_cfg.detector
+            pipeline = TopDownPipeline(run_cfg, pipeline.estimator, detector)
+        for done in pose_frames(open_source(os.fspath(source), fps), pipeline, options):
+            frame: Frame = done.frame
+            yield VideoFrame(frame.index, frame.timestamp, frame.image, people_of(done.poses, done.track_ids))
+
+
+def as_bgr(image: ImageInput, rgb: bool = False) -> np.ndarray:
+    """A BGR uint8 frame from a path or an array (grey, BGR, or RGB with ``rgb``)."""
+    if isinstance(image, str | os.PathLike):
+        return read_image(image)
+    if not isinstance(image, np.ndarray):
+        raise UserError(f"image: expected a path or a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise UserError(f"image: expected uint8 pixels, got {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise UserError(f"image: expected an (H, W, 3) or (H, W) array, got shape {image.shape}")
+    return np.ascontiguousarray(image[..., ::-1] if rgb else image)
