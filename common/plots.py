@@ -89,7 +89,7 @@ def _draw_panel(ax: Axes, panel: Panel, x_label: bool) -> None:
         ax.set_xlim(*panel.x_range)
     if panel.y_range is not None:
         ax.set_ylim(*panel.y_range)
-    ax.legend(loc="upper right", fontsize=8, ncols=len(panel.series))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the chart
 
 
 def save_chart(
