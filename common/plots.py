@@ -38,7 +38,7 @@ class Series:
 
 @dataclass
 class Panel:
-    """One chart of a figure: its title, axis labels, lines and (optionally) fixed axis ranges."""
+    """One chart of a figure: its title, axis labels, lines and (optionally) fixed axis ranges and y ticks."""
 
     title: str
     x_label: str
@@ -46,6 +46,7 @@ class Panel:
     series: list[Series]
     x_range: tuple[float, float] | None = None
     y_range: tuple[float, float] | None = None
+    y_ticks: Sequence[float] | None = None
 
 
 def plots_available() -> bool:
@@ -89,6 +90,8 @@ def _draw_panel(ax: Axes, panel: Panel, x_label: bool) -> None:
         ax.set_xlim(*panel.x_range)
     if panel.y_range is not None:
         ax.set_ylim(*panel.y_range)
+    if panel.y_ticks is not None:
+        ax.set_yticks(list(panel.y_ticks))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the chart
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import sys
@@ -12,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from rich.console import Console
 
 from common.errors import run_cli
 from common.plots import plots_available
@@ -172,6 +174,18 @@ def test_low_confidence_joints_are_gaps_never_filled(tmp_path: Path) -> None:
     summary = read_csv(tmp_path / "summary.csv")
     left = next(r for r in summary if r["joint"] == "left_elbow")
     assert (int(left["frames"]), int(left["valid_frames"])) == (29, 24)
+
+
+def test_no_body_scale_leaves_speeds_empty(tmp_path: Path) -> None:
+    poses = [keypoints({}) for _ in range(12)]
+    for pose in poses:
+        pose[[KEYPOINT_NAMES.index(f"{side}_ankle") for side in ("left", "right")], 2] = 0.0  # legs never whole
+    console = Console(file=io.StringIO(), width=200)
+    summary = write_report(entries(poses, np.arange(12) / 30.0), tmp_path, console=console)
+    assert math.isnan(summary.tracks[0].body_height)
+    assert "track 1: no frame shows the shoulders, hips and a leg confidently" in console.file.getvalue()
+    rows = read_csv(tmp_path / "track_1.csv")
+    assert all(r["nose_speed_bh_s"] == "" for r in rows) and all(r["left_elbow_deg"] != "" for r in rows)
 
 
 def test_command_writes_csv_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

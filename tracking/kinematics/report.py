@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,15 @@ from common.console import error_console, warn
 from common.errors import UserError
 from common.plots import PLOTS_HINT, Panel, Series, plots_available, save_chart
 from pose.schema import KEYPOINT_NAMES
-from tracking.kinematics.motion import ANGLE_NAMES, JOINTS, SIDES, TRUNK_LEAN, TrackKinematics, analyse_track
-from tracking.kinematics.motion import range_of_motion as rom
+from tracking.kinematics.motion import (
+    ANGLE_NAMES,
+    JOINTS,
+    SIDES,
+    TRUNK_LEAN,
+    TrackKinematics,
+    analyse_track,
+    range_of_motion,
+)
 from tracking.kinematics.tracks import read_tracks
 
 SUMMARY_COLUMNS = (
@@ -52,14 +59,13 @@ class KinematicsSummary:
     tracks: list[TrackKinematics]
     rows: list[dict[str, Any]]
     time_source: str
-    short_tracks: list[int] = field(default_factory=list)  # fewer than min_frames measured frames
-    interpolated: int = 0  # tracker-filled entries, left out (not measurements)
-    plots: bool = True
+    short_tracks: list[int]  # ids of the tracks with fewer than min_frames measured frames (skipped)
+    interpolated: int  # tracker-filled entries, left out (not measurements)
+    plots: bool  # whether the PNGs were drawn (matplotlib installed)
 
 
-def _cell(value: float | int, digits: int = 3) -> str:
-    if isinstance(value, int | np.integer):
-        return str(value)
+def _cell(value: float, digits: int = 3) -> str:
+    """A CSV or table cell: the number rounded, empty for a gap."""
     return f"{value:.{digits}f}" if math.isfinite(value) else ""
 
 
@@ -91,7 +97,7 @@ def summary_rows(track: TrackKinematics) -> list[dict[str, Any]]:
     """The rows of summary.csv for one track, one per angle (keys: :data:`SUMMARY_COLUMNS`)."""
     rows = []
     for name in ANGLE_NAMES:
-        angle, spread = track.angles[name], rom(track.angles[name])
+        angle, spread = track.angles[name], range_of_motion(track.angles[name])
         values = (
             track.track_id, name, len(angle), int(np.isfinite(angle).sum()), float(track.times[-1] - track.times[0]),
             track.body_height, spread.minimum, spread.maximum, spread.full, spread.p5, spread.p95, spread.robust,
@@ -115,7 +121,8 @@ def plot_track(track: TrackKinematics, path: Path) -> None:
 
     panels = [
         Panel(f"{joint} ({'-'.join(stems)})", "time (s)", "degrees",
-              [series(side, f"{side}_{joint}", *SIDE_STYLE[side]) for side in SIDES], y_range=(0, 185))
+              [series(side, f"{side}_{joint}", *SIDE_STYLE[side]) for side in SIDES], y_range=(0, 185),
+              y_ticks=range(0, 181, 45))
         for joint, stems in JOINTS.items()
     ]  # fmt: skip
     lean = Panel("trunk lean (+: shoulders to the image's right)", "time (s)", "degrees",
