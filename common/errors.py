@@ -9,6 +9,7 @@ from typing import NoReturn
 EXIT_USER_ERROR = 1
 EXIT_MISSING_WEIGHTS = 2
 EXIT_BAD_CONFIG = 2  # as argparse's own usage errors
+EXIT_MISSING_EXTRA = 2  # as missing weights: the installation, not the input, needs fixing
 EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
 
@@ -22,6 +23,12 @@ class MissingWeightsError(UserError):
     """Pretrained weights are neither cached nor downloadable."""
 
     exit_code = EXIT_MISSING_WEIGHTS
+
+
+class MissingExtraError(UserError):
+    """An optional extra of the package (``pip install 'toppose[NAME]'``) is not installed."""
+
+    exit_code = EXIT_MISSING_EXTRA
 
 
 class ConfigError(UserError):
