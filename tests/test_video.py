@@ -7,6 +7,7 @@ boxes (IoU with the predicted box), and with ground-truth boxes they must be per
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -157,6 +158,26 @@ def test_tracked_video_with_ground_truth_boxes(clip: dict, tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "results.json"]  # no temporary files left
 
 
+def test_kinematics_in_the_same_run(clip: dict, tmp_path: Path) -> None:
+    """``--kinematics`` writes the motion analysis of the tracks just written, one CSV row per tracked frame."""
+    out = tmp_path / "out"
+    assert run_main([str(clip["dir"] / "clip.mp4"), "-o", str(out), "--track", "--kinematics", "--no-draw",
+                     *model_args(clip)]) == 0  # fmt: skip
+    entries = load_results(out / "results.json", required=FIELDS)
+    frames: dict[int, list[int]] = {}
+    for entry in entries:
+        frames.setdefault(entry["track_id"], []).append(entry["image_id"])
+    report = out / "kinematics"
+    long_tracks = sorted(t for t, f in frames.items() if len(f) >= 10)
+    assert long_tracks and (report / "summary.csv").is_file()
+    for track_id in long_tracks:
+        rows = list(csv.DictReader((report / f"track_{track_id}.csv").open()))
+        assert [int(r["frame"]) for r in rows] == sorted(frames[track_id])
+        assert [float(r["time_s"]) for r in rows] == pytest.approx(
+            [f / clip["sequence"].fps for f in sorted(frames[track_id])], abs=1e-4
+        )
+
+
 def test_detector_every_kth_frame_follows_tracks_between(clip: dict) -> None:
     """The loop as a benchmark calls it: frames/s and stage times, the detector on every 4th frame only."""
     cfg = load_config(clip["dir"] / "small.toml")
@@ -265,6 +286,8 @@ def test_bad_video_options(clip: dict, tmp_path: Path, capsys: pytest.CaptureFix
     video = str(clip["dir"] / "clip.mp4")
     code, err = run_cli_captured([video, "-o", str(tmp_path), "--det-every", "3", *model_args(clip)], capsys)
     assert code == 1 and "need --track" in err
+    code, err = run_cli_captured([video, "-o", str(tmp_path), "--kinematics", *model_args(clip)], capsys)
+    assert code == 1 and "--kinematics need --track" in err
     code, err = run_cli_captured([video, "-o", str(tmp_path), "--track", "--det-every", "0", *model_args(clip)], capsys)
     assert code == 2 and "--det-every" in err  # argparse's usage error
     code, err = run_cli_captured([video, "-o", str(tmp_path), "--resume", *model_args(clip)], capsys)

@@ -133,7 +133,7 @@ def pipeline_config(cfg: Config, options: LoopOptions) -> Config:
 def frame_entries(done: FramePoses) -> list[dict[str, Any]]:
     """The COCO keypoint result entries of one frame: ``image_id`` the frame index, ``timestamp`` in
     seconds, and ``track_id`` when tracking."""
-    entries = to_coco_entries(done.poses, done.frame.index, timestamp=round(done.frame.timestamp, 3))
+    entries = to_coco_entries(done.poses, done.frame.index, timestamp=round(done.frame.timestamp, 6))
     if done.track_ids is not None:
         for entry, track_id in zip(entries, done.track_ids, strict=True):
             entry["track_id"] = int(track_id)

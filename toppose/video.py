@@ -1,14 +1,15 @@
 """Video mode of ``run.py``: poses on every frame of a video, a camera or a folder of frames, optionally tracked.
 
-    python run.py VIDEO -o OUT [--track] [--det-every K] [--trails N] [model options]
+    python run.py VIDEO -o OUT [--track] [--det-every K] [--trails N] [--kinematics] [model options]
 
 writes OUT/results.json (COCO keypoint results; ``image_id`` = frame index from 0, ``timestamp`` in
-seconds, and with --track a ``track_id`` (>= 1) on every entry)
-and, unless --no-draw, OUT/annotated.mp4 (same size and frame rate as the input, skeletons coloured
-by track, track ids beside the people, optional trails). With --track, detections down to the
-tracker's low score feed the two-stage matching; those below the detector threshold are only kept
-in the results when they continue a track. --det-every K runs the detector on every K-th frame and
-in between estimates the poses inside the tracks' predicted boxes.
+seconds, and with --track a ``track_id`` (>= 1) on every entry) and, unless --no-draw,
+OUT/annotated.mp4 (same size and frame rate as the input, skeletons coloured by track, track ids
+beside the people, optional trails); with --kinematics also OUT/kinematics/ (joint angles and speeds
+per track, see :mod:`tracking.kinematics`). With --track, detections down to the tracker's low score
+feed the two-stage matching; those below the detector threshold are only kept in the results when
+they continue a track. --det-every K runs the detector on every K-th frame and in between estimates
+the poses inside the tracks' predicted boxes.
 
 :func:`process_video` runs the frame loop (:func:`toppose.loop.pose_frames`) and writes its outputs,
 for callers (benchmarks) that build the source and the pipeline themselves; it returns the frames/s
@@ -37,6 +38,7 @@ from common.config import Config
 from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
 from common.errors import EXIT_INTERRUPTED, UserError
 from common.interrupts import terminate_as_interrupt
+from common.jsonio import read_json
 from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from pose.draw import palette_colour
 from pose.inference import PoseResult
@@ -45,6 +47,7 @@ from toppose.loop import LoopOptions, frame_entries, pipeline_config, pose_frame
 from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
 from toppose.video_sink import VideoSink
+from tracking.kinematics import report as kinematics_report
 
 __all__ = [
     "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",
@@ -52,6 +55,7 @@ __all__ = [
 ]  # fmt: skip
 
 VIDEO_NAME = "annotated.mp4"
+KINEMATICS_DIR = "kinematics"  # --kinematics: the motion analysis of the tracks
 
 
 @dataclass
@@ -222,6 +226,11 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         "--camera-motion", action="store_true",
         help="with --track: compensate camera motion (optical flow) in the tracks' prediction, for panning video",
     )  # fmt: skip
+    group.add_argument(
+        "--kinematics", action="store_true",
+        help="with --track: also write OUT/kinematics/ (joint angles, speeds, range of motion per track: "
+        "CSV and plots, as python -m tracking.kinematics does)",
+    )  # fmt: skip
     group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
 
@@ -244,8 +253,10 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "resume", False):
         raise UserError("--resume applies to image folders; a video run starts from its first frame")
     out: Path = args.out
-    if not args.track and (args.det_every is not None or args.trails or args.no_smooth or args.camera_motion):
-        raise UserError("--det-every, --trails and --no-smooth need --track")
+    if not args.track and (
+        args.det_every is not None or args.trails or args.no_smooth or args.camera_motion or args.kinematics
+    ):
+        raise UserError("--det-every, --trails, --no-smooth, --camera-motion and --kinematics need --track")
     det_every = cfg.video.det_every if args.track else 1  # a setup's det_every applies to tracked runs
     options = video_options(
         cfg, args.track, det_every, args.trails, args.max_frames, not args.no_smooth, args.camera_motion
@@ -271,6 +282,10 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
         kept = "results.json" + (f" and {VIDEO_NAME}" if video is not None else "")
         warn(console, f"interrupted after {report.frames} frames: {kept} in {out} hold the frames done")
     print_video_summary(report, out, video)
+    if args.kinematics:
+        entries = read_json(out / "results.json", "results file")
+        kinematics = kinematics_report.write_report(entries, out / KINEMATICS_DIR, console=console)
+        Console(highlight=False).print(kinematics_report.summary_table(kinematics))
     return EXIT_INTERRUPTED if stopped else 0
 
 
