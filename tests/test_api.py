@@ -2,60 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import run
 from common.errors import UserError
 from common.schema import KEYPOINT_NAMES
 from detector.boxes_file import load_boxes
-from pose.models.simplebaseline import SimpleBaseline
-from pose.options import CONFIG_DIR
 from pose.results import load_results
+from tests.clips import make_clip
 from toppose import Person, PoseEstimator
 from toppose.pipeline import TopDownPipeline
-from tracking.sequences import make_sequence, render_frames
 
 FRAMES = 16
-SMALL_SETUP = (
-    ("input_size = [192, 256]", "input_size = [64, 96]"),
-    ("heatmap_size = [48, 64]", "heatmap_size = [16, 24]"),
-    ('name = "keypointrcnn_resnet50_fpn"', 'name = "fasterrcnn_mobilenet_v3_large_320_fpn"'),
-)
+SMALL_DETECTOR = (('name = "keypointrcnn_resnet50_fpn"', 'name = "fasterrcnn_mobilenet_v3_large_320_fpn"'),)
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A clip of people crossing (mp4v), its first frame as 0.png, their true boxes, a small random network."""
-    tmp = tmp_path_factory.mktemp("api")
-    sequence = make_sequence("crossing", seed=1)
-    sequence.truth = sequence.truth[:FRAMES]
-    frames = list(render_frames(sequence))
-    writer = cv2.VideoWriter(str(tmp / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), sequence.fps,
-                             (frames[0].shape[1], frames[0].shape[0]))  # fmt: skip
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    cv2.imwrite(str(tmp / "0.png"), frames[0])
-    boxes = [
-        {"image_id": t, "category_id": 1, "bbox": [round(float(v), 2) for v in box], "score": 1.0}
-        for t, people in enumerate(sequence.truth)
-        for box in people.boxes
-    ]
-    (tmp / "dets.json").write_text(json.dumps(boxes))
-    config = (CONFIG_DIR / "simplebaseline_res18_256x192.toml").read_text()
-    for old, new in SMALL_SETUP:
-        assert old in config
-        config = config.replace(old, new)
-    (tmp / "small.toml").write_text(config)
-    torch.manual_seed(0)
-    torch.save(SimpleBaseline("resnet18").state_dict(), tmp / "res18.pth")
-    return {"dir": tmp, "sequence": sequence, "frames": frames}
+    """A clip of people crossing (see :func:`tests.clips.make_clip`) and its first frame as 0.png."""
+    clip = make_clip(tmp_path_factory.mktemp("api"), 1, FRAMES, {"clip.mp4": "mp4v"}, SMALL_DETECTOR)
+    cv2.imwrite(str(clip["dir"] / "0.png"), clip["frames"][0])
+    return clip
 
 
 def estimator_of(clip: dict) -> PoseEstimator:

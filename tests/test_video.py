@@ -19,18 +19,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from rich.console import Console
 
 import run
 import toppose.video
 import toppose.video_sink
-from common.config import CONFIG_DIR, load_config
+from common.config import load_config
 from common.errors import run_cli
 from detector.boxes_file import load_boxes
-from pose.models import SimpleBaseline
 from pose.options import config_from_args
 from pose.results import load_results
+from tests.clips import make_clip, write_video
 from toppose.pipeline import build_pipeline
 from toppose.video import (
     add_video_arguments,
@@ -60,40 +59,11 @@ def run_main(argv: list[str]) -> int:
     return run_video(args, config_from_args(args))
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float, fourcc: str) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (frames[0].shape[1], frames[0].shape[0]))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A 24-frame clip of people crossing (mp4 and MJPG avi), its ground-truth boxes file, a small random network."""
-    tmp = tmp_path_factory.mktemp("video")
-    sequence = make_sequence("crossing", seed=0)
-    sequence.truth = sequence.truth[:FRAMES]
-    frames = list(render_frames(sequence))
-    write_video(tmp / "clip.mp4", frames, sequence.fps, "mp4v")
-    write_video(tmp / "clip.avi", frames, sequence.fps, "MJPG")
-    boxes = [
-        {"image_id": t, "category_id": 1, "bbox": [round(float(v), 2) for v in box], "score": 1.0}
-        for t, people in enumerate(sequence.truth)
-        for box in people.boxes
-    ]
-    (tmp / "dets.json").write_text(json.dumps(boxes))
-    config = (CONFIG_DIR / "simplebaseline_res18_256x192.toml").read_text()
-    for old, new in (
-        ("input_size = [192, 256]", "input_size = [64, 96]"),
-        ("heatmap_size = [48, 64]", "heatmap_size = [16, 24]"),
-        ("flip_test = true", "flip_test = false"),
-    ):
-        assert old in config
-        config = config.replace(old, new)
-    (tmp / "small.toml").write_text(config)  # a network small enough for tests
-    torch.manual_seed(0)
-    torch.save(SimpleBaseline("resnet18").state_dict(), tmp / "res18.pth")
-    return {"dir": tmp, "sequence": sequence, "frames": frames}
+    setup = (("flip_test = true", "flip_test = false"),)
+    return make_clip(tmp_path_factory.mktemp("video"), 0, FRAMES, {"clip.mp4": "mp4v", "clip.avi": "MJPG"}, setup)
 
 
 def model_args(clip: dict) -> list[str]:
