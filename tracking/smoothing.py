@@ -27,7 +27,7 @@ from functools import cache
 import numpy as np
 from scipy.stats import chi2
 
-from common.schema import NUM_KEYPOINTS, OKS_SIGMAS
+from common.schema import KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS
 
 # Points of the model, in state order: reference, box-centre offset, keypoint offsets, box size.
 REF, BOX = 0, 1
@@ -49,7 +49,10 @@ class SmootherConfig:
     keypoint_noise: float = 0.5  # measurement std of a keypoint at confidence 1, in OKS units 2 * sigma * scale
     box_noise: float = 0.04  # measurement std of the box centre and size at box score 1
     body_acceleration: float = 0.05  # process std (per frame^2) of the reference point
-    articulation_acceleration: float = 0.015  # process std of a keypoint's or the box centre's offset
+    articulation_acceleration: float = 0.015  # process std of the box centre's offset; keypoints: times mobility
+    trunk_mobility: float = 0.4  # head, shoulders and hips move nearly rigidly with the body
+    limb_mobility: float = 1.2  # elbows and knees
+    extremity_mobility: float = 6.0  # wrists and ankles: the ends of the kinematic chains swing most
     size_acceleration: float = 0.005  # process std of the box size
     initial_velocity: float = 0.1  # std of a new track's unknown body velocity
     min_confidence: float = 0.05  # keypoints below are not measured
@@ -97,9 +100,21 @@ def measurement(
     return values, np.concatenate([[box_std], keypoint_std, [box_std]]), scale
 
 
+def joint_mobility(cfg: SmootherConfig) -> np.ndarray:
+    """``(K,)`` factor on each keypoint's articulation noise, by its place along the kinematic chain."""
+    mobility = np.full(NUM_KEYPOINTS, cfg.trunk_mobility)
+    for k, name in enumerate(KEYPOINT_NAMES):
+        if name.endswith(("elbow", "knee")):
+            mobility[k] = cfg.limb_mobility
+        elif name.endswith(("wrist", "ankle")):
+            mobility[k] = cfg.extremity_mobility
+    return mobility
+
+
 def process_noise(scale: float, cfg: SmootherConfig) -> np.ndarray:
     """``(NUM_STATE, NUM_STATE)`` white-acceleration process noise for one frame."""
     accel = np.full(NUM_POINTS, cfg.articulation_acceleration)
+    accel[JOINTS] *= joint_mobility(cfg)
     accel[REF], accel[SIZE] = cfg.body_acceleration, cfg.size_acceleration
     q = np.square(accel * scale)
     noise = np.zeros((NUM_STATE, NUM_STATE))
