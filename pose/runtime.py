@@ -31,9 +31,9 @@ INSTALL_COMMAND = "python -m pip install onnxruntime onnx onnxscript"  # the ext
 GRAPH_VERSION = 1  # bump when CropsInput or the export settings change: older cache files are then not used
 
 
-def require_onnx(what: str) -> None:
-    """A :class:`UserError` naming the pip command when a package of the ``onnx`` extra is missing."""
-    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+def require_onnx(what: str, packages: tuple[str, ...] = ONNX_PACKAGES) -> None:
+    """A :class:`UserError` naming the pip command when one of ``packages`` (of the ``onnx`` extra) is missing."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:
         raise UserError(f"{what} needs {', '.join(missing)}, not installed here: {INSTALL_COMMAND}")
 
