@@ -17,6 +17,7 @@ import torch
 import run
 from common.config import CONFIG_DIR, Config, load_config
 from common.errors import ConfigError, UserError, run_cli
+from eval import backends, crowd_benchmark
 from pose import export, runtime
 from pose.checkpoints import build_pose_model
 from pose.inference import TopDownEstimator
@@ -41,14 +42,16 @@ def onnx_cache(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, synthetic_coco: Path) -> dict[str, Path]:
-    """A small SimpleBaseline setup (ResNet-18, 64x96 input), its random weights, the synthetic images' true boxes."""
+    """A small SimpleBaseline setup (ResNet-18, 64x96 input, the light detector), its random weights, the synthetic
+    images' true boxes."""
     tmp = tmp_path_factory.mktemp("tiny")
     annotations = json.loads((synthetic_coco / "annotations.json").read_text())
     (tmp / "dets.json").write_text(json.dumps([{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"],
                                                 "score": 1.0} for a in annotations["annotations"]]))  # fmt: skip
     config = (CONFIG_DIR / "simplebaseline_res18_256x192.toml").read_text()
     for old, new in (("input_size = [192, 256]", "input_size = [64, 96]"),
-                     ("heatmap_size = [48, 64]", "heatmap_size = [16, 24]")):  # fmt: skip
+                     ("heatmap_size = [48, 64]", "heatmap_size = [16, 24]"),
+                     ("keypointrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn")):  # fmt: skip
         assert old in config
         config = config.replace(old, new)
     (tmp / "tiny.toml").write_text(config)
@@ -272,3 +275,24 @@ def test_run_py_with_the_onnxruntime_backend_gives_torch_s_results(
         assert ours["bbox"] == theirs["bbox"]
         # within 1e-3 px, and results.json's rounding to 3 decimals
         np.testing.assert_allclose(ours["keypoints"], theirs["keypoints"], atol=2e-3)
+
+
+def test_backends_benchmark_compares_the_variants(tiny: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = load_config(tiny["config"])
+    crops = np.random.default_rng(0).integers(0, 256, (3, 96, 64, 3), dtype=np.uint8)
+    figures = backends.measure(backends.build_variants(cfg, []), crops, repeats=1)
+    expected = ("torch fp32", "torch bf16 autocast", "onnxruntime fp32", "onnxruntime fp32, optimization basic")
+    assert set(expected) <= set(figures)
+    assert all(rate > 0 for rate, _ in figures.values())
+    assert all(figures[label][1] < 1e-4 for label in figures if label.startswith("onnxruntime"))
+    assert figures["torch bf16 autocast"][1] > 1e-4  # bf16 is not fp32
+    assert backends.main(["--setups", str(tiny["config"]), "--batches", "2", "--repeats", "1"]) == 0
+    assert "onnxruntime fp32, optimization basic" in capsys.readouterr().out
+
+
+def test_crowd_benchmark_runs_the_onnxruntime_variant(tiny: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    argv = ["--frames", "2", "--setups", str(tiny["config"]), "--onnxruntime", "--no-yolo", "--json", str(out)]
+    assert crowd_benchmark.main(argv) == 0
+    figures = json.loads(out.read_text())["setups"]["tiny onnxruntime"]
+    assert figures["fps"] > 0 and "fp32, onnxruntime" in figures["setup"]
