@@ -24,7 +24,7 @@ from common.atomic import write_bytes
 from common.config import Config
 from common.console import error_console, warn
 from common.errors import UserError
-from pose.onnx_export import INPUT_NAME, export_onnx
+from pose.onnx_export import INPUT_NAME, export_onnx, metadata
 
 ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 INSTALL_COMMAND = "python -m pip install onnxruntime onnx onnxscript"  # the extra toppose[onnx]
@@ -54,12 +54,13 @@ def check_backend_setup(cfg: Config) -> None:
 
 
 def graph_key(model: nn.Module, cfg: Config) -> str:
-    """A hex digest of everything the exported graph depends on: weights, setup fields, torch's version."""
+    """A hex digest of everything the exported graph depends on: weights, setup fields (those of its metadata
+    included), torch's version."""
     fields = {
         "graph": GRAPH_VERSION,
         "torch": torch.__version__,
         "model": [cfg.model.family, cfg.model.backbone, list(cfg.model.input_size), cfg.model.channel_order],
-        "codec": [cfg.codec.type, cfg.codec.split_ratio],
+        "metadata": metadata(cfg),
     }
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode())
     for name, tensor in model.state_dict().items():

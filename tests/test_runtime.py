@@ -179,7 +179,9 @@ def test_export_is_cached_per_weights(tiny: dict[str, Path], onnx_cache: Path, m
         raise AssertionError("exported again")
 
     monkeypatch.setattr(runtime, "export_onnx", no_export)
-    TopDownEstimator(model, cfg, optimize=True)  # runs the cached graph
+    cfg.inference.ort_threads = 1
+    estimator = TopDownEstimator(model, cfg, optimize=True)  # runs the cached graph
+    assert estimator.runtime.session.get_session_options().intra_op_num_threads == 1
     other = copy.deepcopy(model)
     with torch.no_grad():
         other.final_layer.bias.add_(1.0)
@@ -206,6 +208,7 @@ def test_an_unwritable_cache_only_warns(
     estimator = TopDownEstimator(model, cfg, optimize=True)
     assert "cannot cache the ONNX export" in capsys.readouterr().err
     assert estimator.network_outputs(np.zeros((2, 96, 64, 3), np.uint8))[0].shape == (2, 17, 24, 16)
+    assert estimator.runtime.session.get_session_options().intra_op_num_threads == torch.get_num_threads()
 
 
 # The smallest network of each family: SimCC (legacy), heatmaps in the UDP and legacy conventions.
