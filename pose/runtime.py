@@ -117,8 +117,7 @@ class OnnxRuntimeNetwork:
 
     def __init__(self, model: nn.Module, cfg: Config) -> None:
         check_backend_setup(cfg)
-        self.threads = cfg.inference.ort_threads or torch.get_num_threads()
-        self.session = cached_session(model.eval(), cfg, self.threads)
+        self.session = cached_session(model.eval(), cfg, cfg.inference.ort_threads or torch.get_num_threads())
 
     def __call__(self, crops_bgr: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(self.session.run(None, {INPUT_NAME: np.ascontiguousarray(crops_bgr, dtype=np.uint8)}))
