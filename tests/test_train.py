@@ -120,15 +120,17 @@ def test_short_run_drives_loss_down_and_ap_up(synthetic_train: Path, synthetic_c
 
 
 # Measured after 16 steps: heatmap MSE at 0.83 of its first value (it falls slowly from the flat start),
-# SimCC KL divergence at 0.14.
+# SimCC KL divergence at 0.18 (at lr 1e-3; 0.52 at 2e-3).
 @pytest.mark.parametrize(
-    ("make_config", "ratio"), [(tiny_config, 0.9), (tiny_rtmpose_config, 0.5)], ids=["heatmap", "simcc"]
+    ("make_config", "lr", "ratio"),
+    [(tiny_config, 2e-3, 0.9), (tiny_rtmpose_config, 1e-3, 0.5)],
+    ids=["heatmap", "simcc"],
 )
 def test_each_codec_loss_falls_on_a_fixed_batch(
-    make_config: Callable[..., TrainingConfig], ratio: float, synthetic_coco: Path, tmp_path: Path
+    make_config: Callable[..., TrainingConfig], lr: float, ratio: float, synthetic_coco: Path, tmp_path: Path
 ) -> None:
     cfg = make_config(synthetic_coco, tmp_path / "run")
-    cfg.train.warmup_iters = 0
+    cfg.train.lr, cfg.train.warmup_iters = lr, 0
     check_training_config(cfg)
     trainer = Trainer(cfg, Runtime(torch.device("cpu")), quiet_console())
     crops, targets, weights, _ = next(iter(trainer.loader))
