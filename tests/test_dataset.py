@@ -17,6 +17,7 @@ from common.images import read_image
 from common.schema import FLIP_INDEX
 from common.synthetic import JOINT_COLOURS
 from pose import geometry
+from pose.codecs import HeatmapCodec, SimCCCodec
 from pose.codecs import heatmap as codec
 from pose.geometry import CONVENTIONS
 from pose.inference import TopDownEstimator
@@ -24,7 +25,8 @@ from pose.training.augment import Augmentation, CropSpec, half_body_region, make
 from pose.training.config import AugmentConfig
 from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
 
-SPEC = CropSpec(input_size=(96, 128), heatmap_size=(24, 32), padding=1.25, sigma=2.0)
+SPEC = CropSpec(input_size=(96, 128), codec=HeatmapCodec((24, 32), sigma=2.0, blur_kernel=1), padding=1.25)
+HEATMAP_SIZE = SPEC.codec.heatmap_size
 
 
 @pytest.fixture(scope="module")
@@ -72,24 +74,32 @@ def test_non_coco_annotation_file_is_one_clear_error(tmp_path: Path) -> None:
         load_person_samples(bad, tmp_path)
 
 
-def test_plain_example_is_the_inference_crop_with_aligned_targets(samples: list) -> None:
+@pytest.mark.parametrize(
+    ("spec", "tolerance"),
+    [(SPEC, 0.05), (replace(SPEC, codec=SimCCCodec(SPEC.input_size)), 0.5)],  # SimCC decodes to whole bins
+    ids=["heatmap", "simcc"],
+)
+def test_plain_example_is_the_inference_crop_with_aligned_targets(
+    samples: list, spec: CropSpec, tolerance: float
+) -> None:
     cfg = Config()
-    cfg.model.input_size, cfg.model.heatmap_size = SPEC.input_size, SPEC.heatmap_size
+    cfg.model.input_size = spec.input_size
     estimator = TopDownEstimator(None, cfg)
-    dataset = KeypointDataset(samples, SPEC, augment=None)
+    dataset = KeypointDataset(samples, spec, augment=None)
     for index in (0, 3):
         sample = samples[index]
-        crop, heatmaps, weights, readable = (t.numpy() for t in dataset[index])
+        crop, targets, weights, readable = dataset[index]
         image = read_image(sample.image_path)
         centers, sizes = estimator.crop_regions(sample.box[None])
-        assert estimator.convention == SPEC.convention
-        expected = geometry.warp_crops(image, estimator.crop_matrices(centers, sizes), SPEC.input_size)[0, :, :, ::-1]
-        np.testing.assert_array_equal(crop, expected)
-        points = geometry.image_to_crop(sample.keypoints[None], centers, sizes, SPEC.heatmap_size, SPEC.convention)[0]
-        decoded, _ = codec.decode(heatmaps[None], "dark", blur_kernel=1)
-        labelled = weights > 0
+        assert estimator.convention == spec.convention
+        expected = geometry.warp_crops(image, estimator.crop_matrices(centers, sizes), spec.input_size)[0, :, :, ::-1]
+        np.testing.assert_array_equal(crop.numpy(), expected)
+        grid = spec.codec.grid_size
+        points = geometry.image_to_crop(sample.keypoints[None], centers, sizes, grid, spec.convention)[0]
+        decoded, _ = spec.codec.decode(tuple(t.numpy()[None] for t in targets))
+        labelled = weights.numpy() > 0
         assert readable == 1 and labelled.sum() >= 10
-        np.testing.assert_allclose(decoded[0][labelled], points[labelled], atol=0.05)
+        np.testing.assert_allclose(decoded[0][labelled], points[labelled], atol=tolerance)
 
 
 def _colour_hits(crop_rgb: np.ndarray, heatmaps: np.ndarray, weights: np.ndarray, flipped: bool) -> float:
@@ -102,7 +112,7 @@ def _colour_hits(crop_rgb: np.ndarray, heatmaps: np.ndarray, weights: np.ndarray
     peaks, _ = codec.decode(heatmaps[None], "dark", blur_kernel=1)
     # heatmap -> input pixels through any region (here the unit square at the origin)
     region = (np.zeros((1, 2)), np.ones((1, 2)))
-    image = geometry.crop_to_image(peaks, *region, SPEC.heatmap_size, SPEC.convention)
+    image = geometry.crop_to_image(peaks, *region, HEATMAP_SIZE, SPEC.convention)
     inputs = geometry.image_to_crop(image, *region, SPEC.input_size, SPEC.convention)[0]
     hits = []
     for k in np.flatnonzero(weights > 0):
@@ -130,7 +140,7 @@ def test_targets_sit_on_the_joints_drawn_in_the_crop(samples: list, aug: Augment
     rates = []
     for sample in samples[:6]:
         image = read_image(sample.image_path)
-        crop, heatmaps, weights = make_example(image, sample.box, sample.keypoints, sample.visible, SPEC, aug)
+        crop, (heatmaps,), weights = make_example(image, sample.box, sample.keypoints, sample.visible, SPEC, aug)
         rates.append(_colour_hits(crop, heatmaps, weights, aug.flip))
     assert np.mean(rates) > 0.85
 
@@ -140,8 +150,8 @@ def test_flip_mirrors_crop_and_swaps_joints(samples: list, convention: str) -> N
     sample = samples[1]
     image = read_image(sample.image_path)
     args = (image, sample.box, sample.keypoints, sample.visible, replace(SPEC, convention=convention))
-    crop, heatmaps, weights = make_example(*args, Augmentation())
-    crop_f, heatmaps_f, weights_f = make_example(*args, Augmentation(flip=True))
+    crop, (heatmaps,), weights = make_example(*args, Augmentation())
+    crop_f, (heatmaps_f,), weights_f = make_example(*args, Augmentation(flip=True))
     mirrored = geometry.mirror(crop, 1, convention)
     inside = slice(1, None)  # a legacy mirror has no source for pixel 0; the warp samples the image there
     # equal up to OpenCV's fixed-point interpolation (1 grey level); a one-pixel slip differs by far more
@@ -171,7 +181,8 @@ def test_augmentation_is_keyed_by_seed_epoch_and_index(samples: list) -> None:
     config = AugmentConfig()
     a = KeypointDataset(samples, SPEC, config, seed=3)
     b = KeypointDataset(samples, SPEC, config, seed=3)
-    for first, second in zip(a[(2, 5)], b[(2, 5)], strict=True):
+    (crop_a, (heatmaps_a,), weights_a, _), (crop_b, (heatmaps_b,), weights_b, _) = a[(2, 5)], b[(2, 5)]
+    for first, second in ((crop_a, crop_b), (heatmaps_a, heatmaps_b), (weights_a, weights_b)):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
     assert a.augmentation(2, 5) != a.augmentation(3, 5)
     assert a.augmentation(2, 5) != KeypointDataset(samples, SPEC, config, seed=4).augmentation(2, 5)
@@ -189,8 +200,12 @@ def test_unreadable_image_gives_a_blank_zero_weight_example(samples: list, tmp_p
     broken.write_bytes(b"not a jpeg")
     sample = samples[0]
     sample = type(sample)(broken, sample.image_id, sample.box, sample.keypoints, sample.visible)
-    crop, heatmaps, weights, readable = KeypointDataset([sample], SPEC, AugmentConfig())[0]
+    crop, (heatmaps,), weights, readable = KeypointDataset([sample], SPEC, AugmentConfig())[0]
     assert readable == 0 and weights.sum() == 0 and heatmaps.abs().sum() == 0
+    simcc = replace(SPEC, codec=SimCCCodec(SPEC.input_size))
+    _, (labels_x, labels_y), weights, readable = KeypointDataset([sample], simcc, AugmentConfig())[0]
+    assert readable == 0 and weights.sum() == 0 and labels_x.abs().sum() == labels_y.abs().sum() == 0
+    assert (tuple(labels_x.shape), tuple(labels_y.shape)) == ((17, 192), (17, 256))
     assert tuple(crop.shape) == (SPEC.input_size[1], SPEC.input_size[0], 3)
 
 

@@ -17,11 +17,20 @@ from pose.models.simplebaseline import SimpleBaseline, check_sizes
 from pose.models.vitpose import ViTPose
 
 FAMILIES = FAMILY_BACKBONES  # family -> the backbones it is built with
+FAMILY_CODECS = {"simplebaseline": "heatmap", "hrnet": "heatmap", "vitpose": "heatmap", "rtmpose": "simcc"}  # outputs
 FAMILY_NAMES = {"simplebaseline": "SimpleBaseline", "hrnet": "HRNet", "vitpose": "ViTPose", "rtmpose": "RTMPose"}
 HEATMAP_STRIDE = 4  # HRNet and ViTPose heatmaps are a quarter of the input
 INPUT_MULTIPLE = {"simplebaseline": 32, "hrnet": 32, "vitpose": 16, "rtmpose": 32}
 
-__all__ = ["FAMILIES", "FAMILY_NAMES", "SimpleBaseline", "build_network", "check_model_config", "family_of_keys"]
+__all__ = [
+    "FAMILIES",
+    "FAMILY_CODECS",
+    "FAMILY_NAMES",
+    "SimpleBaseline",
+    "build_network",
+    "check_model_config",
+    "family_of_keys",
+]
 
 
 def check_model_config(model_cfg: ModelConfig) -> None:

@@ -3,6 +3,8 @@
 Written from the published definitions (MMDetection's CSPNeXt, arch P5; MMPose's ``RTMCCHead`` and
 ``RTMCCBlock``); module names follow them, so MMPose's released checkpoints (``backbone.*``,
 ``head.*``) load as they are. Batch norms use eps 1e-5 (the RTMPose configs' SyncBN), activations SiLU.
+A new network starts as the published one does (the trunk with PyTorch's default initialisation, which
+is MMDetection's Kaiming-uniform choice for CSPNeXt; the head as ``RTMCCHead`` initialises it).
 """
 
 from __future__ import annotations
@@ -160,8 +162,8 @@ class GatedAttentionUnit(nn.Module):
         self.e, self.s = dim * expansion, s
         self.ln = ScaleNorm(dim)
         self.uv = nn.Linear(dim, 2 * self.e + s, bias=False)
-        self.gamma = nn.Parameter(torch.ones(2, s))
-        self.beta = nn.Parameter(torch.zeros(2, s))
+        self.gamma = nn.Parameter(torch.rand(2, s))  # U(0, 1), as RTMCCBlock
+        self.beta = nn.Parameter(torch.rand(2, s))
         self.o = nn.Linear(self.e, dim, bias=False)
         self.res_scale = Scale(dim)
 
@@ -187,6 +189,15 @@ class RTMCCHead(nn.Module):
         self.gau = GatedAttentionUnit(256)
         self.cls_x = nn.Linear(256, int(width * split_ratio), bias=False)
         self.cls_y = nn.Linear(256, int(height * split_ratio), bias=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """RTMCCHead's initialisation: the convolution N(0, 0.001) with zero bias, every linear layer N(0, 0.01)."""
+        nn.init.normal_(self.final_layer.weight, std=0.001)
+        nn.init.zeros_(self.final_layer.bias)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.01)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.gau(self.mlp(torch.flatten(self.final_layer(features), 2)))

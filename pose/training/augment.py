@@ -1,9 +1,9 @@
-"""One training example from one annotated person: a randomly transformed crop and its heatmap targets.
+"""One training example from one annotated person: a randomly transformed crop and its codec targets.
 
 All geometry goes through :mod:`pose.geometry`: the crop region is the DeepPose box normalization of
 the inference path, then scaled, rotated and mirrored by :func:`pose.geometry.crop_matrix` in the
-setup's pixel convention; the same matrix at the heatmap size moves the keypoints, which
-:func:`pose.codecs.heatmap.encode` renders as targets.
+setup's pixel convention; the same matrix at the codec's grid size (the heatmap, or the SimCC bins)
+moves the keypoints, which the codec encodes as targets (Gaussian heatmaps, or SimCC label vectors).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from common.schema import FLIP_INDEX, KEYPOINT_NAMES
 from pose import geometry
-from pose.codecs import heatmap
+from pose.codecs import Codec, Outputs
 from pose.models.inputs import in_channel_order
 from pose.training.config import AugmentConfig
 
@@ -26,12 +26,11 @@ UPPER_BODY = tuple(i for i in range(len(KEYPOINT_NAMES)) if i not in LOWER_BODY)
 
 @dataclass(frozen=True)
 class CropSpec:
-    """What the network sees and predicts: sizes are ``(width, height)``."""
+    """What the network sees (``input_size`` is ``(width, height)``) and the codec of what it predicts."""
 
     input_size: tuple[int, int]
-    heatmap_size: tuple[int, int]
+    codec: Codec
     padding: float
-    sigma: float
     convention: str = "udp"  # pixel convention of crops and targets (pose/geometry.py)
     channel_order: str = "rgb"  # of the crops handed to the network
 
@@ -111,8 +110,9 @@ def make_example(
     spec: CropSpec,
     aug: Augmentation,
     half_body_padding: float = 1.5,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The crop (``(H, W, 3)`` uint8, ``spec.channel_order``), heatmaps ``(K, h, w)``, target weights ``(K,)``.
+) -> tuple[np.ndarray, Outputs, np.ndarray]:
+    """The crop (``(H, W, 3)`` uint8, ``spec.channel_order``), the codec's targets (heatmaps ``(K, h, w)``,
+    or SimCC x and y labels ``(K, W * r)``, ``(K, H * r)``) and target weights ``(K,)``.
 
     ``keypoints`` ``(K, 2)`` are image pixels, ``visible`` ``(K,)`` marks labelled ones. A flipped
     crop's keypoints are reordered with :data:`common.schema.FLIP_INDEX` so channel ``k`` stays joint ``k``.
@@ -128,10 +128,11 @@ def make_example(
     crop = geometry.warp_crop(image_bgr, to_input, spec.input_size)
     if (aug.brightness, aug.contrast, aug.saturation) != (1.0, 1.0, 1.0):
         crop = jitter_colour(crop, aug)
-    to_heatmap = geometry.crop_matrix(center, size, spec.heatmap_size, aug.rotation_deg, aug.flip, spec.convention)
-    points = geometry.apply_affine(keypoints, to_heatmap)
+    grid_size = spec.codec.grid_size
+    to_grid = geometry.crop_matrix(center, size, grid_size, aug.rotation_deg, aug.flip, spec.convention)
+    points = geometry.apply_affine(keypoints, to_grid)
     labelled = np.asarray(visible, dtype=bool)
     if aug.flip:
         points, labelled = points[list(FLIP_INDEX)], labelled[list(FLIP_INDEX)]
-    heatmaps, weights = heatmap.encode(points[None], labelled[None], spec.heatmap_size, spec.sigma)
-    return in_channel_order(crop, spec.channel_order), heatmaps[0], weights[0]
+    targets, weights = spec.codec.encode(points[None], labelled[None])
+    return in_channel_order(crop, spec.channel_order), tuple(t[0] for t in targets), weights[0]

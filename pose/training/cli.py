@@ -1,8 +1,10 @@
-"""``python -m pose.training --config configs/train_NAME.toml``: train or fine-tune the heatmap network.
+"""``python -m pose.training --config configs/train_NAME.toml``: train or fine-tune a pose network of any family.
 
 Under ``torchrun --nproc_per_node N -m pose.training ...`` the same command trains with
 DistributedDataParallel. ``--resume`` continues the run in ``train.output_dir`` (or from a given
-checkpoint); ``--evaluate CKPT`` only scores a checkpoint on the validation set.
+checkpoint); ``--evaluate CKPT`` only scores a checkpoint on the validation set. Fine-tuning
+(``model.weights`` set) takes the setup the weights record or imply, as inference does (:mod:`pose.setup`):
+the config may leave it out, and a config value that contradicts it is an error.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, explicit: dict[str
     device = resolve_device(cfg.train.device)
     cfg.model.weights = checkpoint
     apply_weights_setup(cfg, explicit)
-    model = build_pose_model(cfg.model, device=str(device))
+    model = build_pose_model(cfg.model, device=str(device), split_ratio=cfg.codec.split_ratio)
     vcfg = cfg.val
     metrics = evaluate_on_coco(model, cfg, vcfg.annotations, vcfg.images, vcfg.detections, device, vcfg.max_images,
                                console)  # fmt: skip
@@ -88,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     override(cfg, "train.device", args.device, "--device")
     if args.from_scratch:
         cfg.train.allow_scratch = True
-    given = apply_overrides(cfg, args.set)
+    explicit = explicit_fields(args.config, apply_overrides(cfg, args.set))
     console = error_console()
     if args.evaluate:
-        return evaluate_checkpoint(cfg, args.evaluate, explicit_fields(args.config, given), console)
+        return evaluate_checkpoint(cfg, args.evaluate, explicit, console)
+    apply_weights_setup(cfg, explicit)
     result = train(cfg, resume=args.resume, console=console)
     if result.validations:
         console.print(f"best val AP {result.best_ap:.4f}; checkpoints in {result.output_dir}", markup=False)

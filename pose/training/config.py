@@ -12,11 +12,13 @@ from pathlib import Path
 from common.config import DEVICE_PATTERN, Config, load_config, setting
 from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
-from pose.models.simplebaseline import check_sizes
+from pose.models import FAMILY_CODECS, check_model_config
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("step", "cosine")
-LOSSES = ("mse", "ohkm_mse")
+LOSSES = ("auto", "mse", "ohkm_mse", "kl_discrete")
+# The losses each codec's targets can train with; the first is the codec's published one (``loss = "auto"``).
+CODEC_LOSSES = {"heatmap": ("mse", "ohkm_mse"), "simcc": ("kl_discrete",)}
 TRAIN_DEVICE_PATTERN = (f"auto|{DEVICE_PATTERN[0]}", f"auto, {DEVICE_PATTERN[1]}")
 
 
@@ -64,14 +66,19 @@ class TrainConfig:
     warmup_iters: int = setting(500, ge=0)  # linear warm-up from lr * warmup_ratio over this many iterations
     warmup_ratio: float = setting(0.001, gt=0, le=1)
     grad_clip: float = setting(0.0, ge=0)  # max gradient norm (0 = no clipping)
-    # mse (target-weighted heatmap MSE) | ohkm_mse (the same over the hardest joints)
-    loss: str = setting("mse", choices=LOSSES)
+    # auto (the codec's published loss: mse for heatmaps, kl_discrete for simcc) | mse (target-weighted heatmap
+    # MSE) | ohkm_mse (the same over the hardest joints) | kl_discrete (SimCC KL divergence, RTMPose)
+    loss: str = setting("auto", choices=LOSSES)
     ohkm_topk: int = setting(8, ge=1, le=NUM_KEYPOINTS)
+    kl_beta: float = setting(10.0, gt=0)  # kl_discrete: softmax(kl_beta * predicted logits), as RTMPose's configs
+    kl_label_softmax: bool = True  # kl_discrete: labels as softmax(kl_label_beta * Gaussian labels) ...
+    kl_label_beta: float = setting(10.0, gt=0)  # ... (RTMPose's configs: true, 10)
     device: str = setting("auto", pattern=TRAIN_DEVICE_PATTERN)  # auto (CUDA when available) | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision (CUDA only)
     channels_last: bool = True  # channels-last memory format (CUDA only)
     sync_bn: bool = True  # batch statistics over all processes of a distributed run
-    pretrained_backbone: bool = True  # ImageNet trunk from torchvision (ignored when model.weights is set)
+    # ImageNet trunk from torchvision, simplebaseline only (ignored when model.weights is set)
+    pretrained_backbone: bool = True
     allow_scratch: bool = False  # pretrained weights unavailable: warn and train from scratch instead of failing
     log_every: int = setting(10, ge=1)  # iterations per metrics-log record
 
@@ -101,11 +108,28 @@ def check_training_config(cfg: TrainingConfig) -> None:
     """Reject combinations that cannot train, with one line naming the keys (single values are checked on reading)."""
     if not cfg.data.train_annotations or not cfg.data.train_images:
         raise UserError("data.train_annotations and data.train_images must name the training set")
-    if cfg.model.family != "simplebaseline" or cfg.codec.type != "heatmap":
-        raise UserError("training supports the simplebaseline family with heatmaps (model.family, codec.type)")
-    check_sizes(cfg.model.input_size, cfg.model.heatmap_size, cfg.model.num_deconv)
+    check_model_config(cfg.model)
+    family, codec = cfg.model.family, cfg.codec.type
+    if codec != FAMILY_CODECS[family]:
+        raise UserError(f"model.family '{family}' outputs {FAMILY_CODECS[family]}, not codec.type '{codec}'")
+    if cfg.train.pretrained_backbone and not cfg.model.weights and family != "simplebaseline":
+        raise UserError(
+            f"train.pretrained_backbone: ImageNet trunks here are torchvision's ResNets (simplebaseline only); "
+            f"set it false to train {family} from scratch, or fine-tune from model.weights"
+        )
+    loss_kind(cfg.train, codec)
     if bool(cfg.val.annotations) != bool(cfg.val.images):
         raise UserError("val.annotations and val.images go together (set both, or neither for no validation)")
+
+
+def loss_kind(train_cfg: TrainConfig, codec_type: str) -> str:
+    """The loss ``train.loss`` names for ``codec_type`` targets (``auto``: the codec's published one)."""
+    allowed = CODEC_LOSSES[codec_type]
+    if train_cfg.loss == "auto":
+        return allowed[0]
+    if train_cfg.loss not in allowed:
+        raise UserError(f"train.loss '{train_cfg.loss}' does not fit {codec_type} targets (use {', '.join(allowed)})")
+    return train_cfg.loss
 
 
 def load_training_config(path: str | Path) -> TrainingConfig:

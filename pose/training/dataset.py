@@ -103,8 +103,8 @@ def load_person_samples(
 
 
 class KeypointDataset(Dataset):
-    """Training examples ``(crop uint8 (H, W, 3), heatmaps (K, h, w), target weights (K,), readable)``, the
-    crops in the spec's channel order.
+    """Training examples ``(crop uint8 (H, W, 3), targets, target weights (K,), readable)``, the crops in the
+    spec's channel order, the targets a tuple of the codec's outputs (see :func:`make_example`).
 
     Indexed by ``(epoch, index)`` (a plain ``index`` means epoch 0). ``augment`` ``None`` gives the
     plain inference crop. An image that cannot be read gives a blank crop with zero target weights and
@@ -133,22 +133,32 @@ class KeypointDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index])
         return sample_augmentation(rng, self.augment, int(self.samples[index].visible.sum()))
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(
+        self, key: int | tuple[int, int]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         sample = self.samples[index]
-        width, height = self.spec.input_size
         try:
             image = read_image(sample.image_path)
         except UserError:
-            blank = torch.zeros((height, width, 3), dtype=torch.uint8)
-            heatmap_w, heatmap_h = self.spec.heatmap_size
-            return blank, torch.zeros(NUM_KEYPOINTS, heatmap_h, heatmap_w), torch.zeros(NUM_KEYPOINTS), torch.tensor(0)
+            width, height = self.spec.input_size
+            crop = np.zeros((height, width, 3), dtype=np.uint8)
+            targets, weights = self.spec.codec.encode(np.zeros((1, NUM_KEYPOINTS, 2)), np.zeros((1, NUM_KEYPOINTS)))
+            return _tensors(crop, tuple(t[0] for t in targets), weights[0], readable=False)
         aug = self.augmentation(epoch, index)
         padding = {"half_body_padding": self.augment.half_body_padding} if self.augment else {}
-        crop, heatmaps, weights = make_example(
+        crop, targets, weights = make_example(
             image, sample.box, sample.keypoints, sample.visible, self.spec, aug, **padding
         )
-        return torch.from_numpy(crop), torch.from_numpy(heatmaps), torch.from_numpy(weights), torch.tensor(1)
+        return _tensors(crop, targets, weights, readable=True)
+
+
+def _tensors(
+    crop: np.ndarray, targets: tuple[np.ndarray, ...], weights: np.ndarray, readable: bool
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+    """One example as tensors; ``readable`` as 0 or 1."""
+    as_tensors = tuple(torch.from_numpy(t) for t in targets)
+    return torch.from_numpy(crop), as_tensors, torch.from_numpy(weights), torch.tensor(int(readable))
 
 
 class EpochSampler(Sampler):

@@ -1,4 +1,8 @@
-"""Training the heatmap network: optimiser and schedule, the loop, validation, checkpoints and resume.
+"""Training a pose network of any family: optimiser and schedule, the loop, validation, checkpoints and resume.
+
+The network comes from the model zoo (:func:`pose.models.build_network`, through
+:func:`pose.checkpoints.build_pose_model` for fine-tuning); its targets from the setup's codec and its
+loss from :mod:`pose.training.losses` (heatmap MSE, or SimCC KL divergence for RTMPose).
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the same loop runs with DistributedDataParallel
 (:mod:`pose.training.distributed`: gloo on CPU, NCCL on CUDA). ``train.batch_size`` is the global batch,
@@ -20,6 +24,7 @@ import random
 import re
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,31 +43,21 @@ from common.console import warn
 from common.errors import MissingWeightsError, UserError
 from common.weights import fetch_checkpoint, load_checked, read_checkpoint, unwrap_state_dict
 from pose.checkpoints import build_pose_model
+from pose.codecs import build_codec
+from pose.models import FAMILY_NAMES
 from pose.models.inputs import to_input_tensor
 from pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
 from pose.training.augment import CropSpec
 from pose.training.config import TrainConfig, TrainingConfig, check_training_config
 from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
 from pose.training.distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
+from pose.training.losses import training_loss
 from pose.training.progress import Clock, MetricsLog, ProgressDisplay
 from pose.training.validation import evaluate_on_coco
 
 CHECKPOINT_LAST = "last.pth"
 CHECKPOINT_BEST = "best.pth"
 METRICS_LOG = "metrics.jsonl"
-
-
-def heatmap_loss(
-    predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, kind: str = "mse", topk: int = 8
-) -> torch.Tensor:
-    """Target-weighted heatmap MSE: ``0.5 * mean((w * (pred - target))^2)`` over batch, joints and pixels.
-
-    ``ohkm_mse`` (online hard keypoint mining) averages only each example's ``topk`` largest joint losses.
-    """
-    per_joint = 0.5 * (predicted - target).square().mean(dim=(2, 3)) * weights.square()
-    if kind == "ohkm_mse":
-        return per_joint.topk(min(topk, per_joint.shape[1]), dim=1).values.mean()
-    return per_joint.mean()
 
 
 class LearningRateSchedule:
@@ -115,22 +110,23 @@ class _Trunk(nn.Module):
             self.add_module(name, getattr(model, name))
 
 
-def build_training_model(cfg: TrainingConfig, console: Console) -> SimpleBaseline:
-    """The network to train: ``model.weights`` when set (fine-tuning), else a fresh SimpleBaseline whose
-    trunk starts from ImageNet when ``train.pretrained_backbone``.
+def build_training_model(cfg: TrainingConfig, console: Console) -> nn.Module:
+    """The network to train: ``model.weights`` when set (fine-tuning), else a fresh network of the setup's
+    family, a SimpleBaseline's trunk starting from ImageNet when ``train.pretrained_backbone``.
 
     Unavailable pretrained weights fail with :class:`MissingWeightsError`, or with
     ``train.allow_scratch`` print one warning line and train from random initialisation.
     """
+    split_ratio = cfg.codec.split_ratio
     try:
-        model = build_pose_model(cfg.model)
+        model = build_pose_model(cfg.model, split_ratio=split_ratio)
         if not cfg.model.weights and cfg.train.pretrained_backbone:
             load_imagenet_trunk(model, cfg.model.backbone)
     except MissingWeightsError as err:
         if not cfg.train.allow_scratch:
             raise MissingWeightsError(f"{err} (or set train.allow_scratch / pass --from-scratch)") from None
         warn(console, f"pretrained weights unavailable (offline?): training {cfg.model.backbone} from scratch")
-        model = build_pose_model(cfg.model, weights="")
+        model = build_pose_model(cfg.model, weights="", split_ratio=split_ratio)
     return model.train()
 
 
@@ -198,13 +194,9 @@ class Trainer:
         if report and runtime.is_main:
             warn(console, report)
         spec = CropSpec(
-            tuple(cfg.model.input_size),
-            tuple(cfg.model.heatmap_size),
-            cfg.crop.padding,
-            cfg.codec.sigma,
-            cfg.codec.convention,
+            tuple(cfg.model.input_size), build_codec(cfg), cfg.crop.padding, cfg.codec.convention,
             cfg.model.channel_order,
-        )
+        )  # fmt: skip
         self.dataset = KeypointDataset(samples.samples, spec, cfg.augment, tcfg.seed)
         self.sampler = EpochSampler(len(self.dataset), tcfg.batch_size, tcfg.seed, runtime.rank, runtime.world_size)
         self.loader = DataLoader(
@@ -241,7 +233,8 @@ class Trainer:
         state = read_checkpoint(path)
         if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(state):
             raise UserError(f"{path}: not a training checkpoint (use it as model.weights to fine-tune from it)")
-        load_checked(self.network, state["model"], path, f"SimpleBaseline {self.cfg.model.backbone}")
+        model_cfg = self.cfg.model
+        load_checked(self.network, state["model"], path, f"{FAMILY_NAMES[model_cfg.family]} {model_cfg.backbone}")
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError) as err:
@@ -267,18 +260,19 @@ class Trainer:
             "config": dataclasses.asdict(self.cfg),
         }
 
-    def step(self, crops: torch.Tensor, heatmaps: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """One optimisation step on a batch; returns the (local) loss."""
+    def step(self, crops: torch.Tensor, targets: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+        """One optimisation step on a batch (``targets``: the codec's outputs); returns the (local) loss."""
         device = self.runtime.device
         inputs = to_input_tensor(crops.to(device, non_blocking=True))
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.use_amp):
             predicted = self.model(inputs)
+        outputs = tuple(o.float() for o in (predicted if isinstance(predicted, tuple) else (predicted,)))
         tcfg = self.cfg.train
-        loss = heatmap_loss(
-            predicted.float(), heatmaps.to(device, non_blocking=True), weights.to(device, non_blocking=True),
-            tcfg.loss, tcfg.ohkm_topk,
+        loss = training_loss(
+            tcfg, self.cfg.codec.type, outputs, tuple(t.to(device, non_blocking=True) for t in targets),
+            weights.to(device, non_blocking=True),
         )  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -299,9 +293,9 @@ class Trainer:
         epoch_start = window_start = time.perf_counter()
         epoch_losses: list[float] = []
         window: list[float] = []
-        for step, (crops, heatmaps, weights, readable) in enumerate(self.loader, start=1):
+        for step, (crops, targets, weights, readable) in enumerate(self.loader, start=1):
             lr = self.optimizer.param_groups[0]["lr"]
-            loss = self.step(crops, heatmaps, weights)
+            loss = self.step(crops, targets, weights)
             tally = torch.stack([loss.float(), (1 - readable).sum().to(loss.device).float()])
             if self.runtime.distributed:
                 dist.all_reduce(tally)
@@ -353,7 +347,8 @@ class Trainer:
         log = MetricsLog(self.output_dir / METRICS_LOG, runtime.is_main, self.start_epoch if resumed else None)
         if runtime.is_main:
             self.console.print(
-                f"training {self.cfg.model.backbone} {tuple(self.cfg.model.input_size)} on {len(self.dataset)} people "
+                f"training {FAMILY_NAMES[self.cfg.model.family]} {self.cfg.model.backbone} "
+                f"{tuple(self.cfg.model.input_size)} on {len(self.dataset)} people "
                 f"({self.iters_per_epoch} iterations/epoch of {tcfg.batch_size}), {runtime.world_size} x "
                 f"{runtime.device}, epochs {self.start_epoch + 1}..{tcfg.epochs}",
                 markup=False, highlight=False, soft_wrap=True,
