@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from common.schema import NUM_KEYPOINTS
+
 MAX_COORDINATE = 1e6  # pixels: far beyond any image, far below where box arithmetic overflows
 
 
@@ -22,6 +24,15 @@ def is_number(value: Any) -> bool:
 def is_coordinate(value: Any) -> bool:
     """Whether ``value`` is a number within ``MAX_COORDINATE`` of 0."""
     return is_number(value) and abs(value) <= MAX_COORDINATE
+
+
+def keypoints_problem(keypoints: Any) -> str | None:
+    """What is wrong with a result entry's ``keypoints`` (17 x, y, confidence triplets, flat), if anything."""
+    if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
+        return f"'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers"
+    if not all(is_coordinate(v) for v in keypoints):
+        return f"'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels"
+    return None
 
 
 def finite_or_none(obj: Any) -> Any:

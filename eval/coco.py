@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,24 +24,20 @@ from rich.console import Console
 from common.atomic import check_writable_folder, write_json
 from common.coco import METRIC_NAMES, evaluate_keypoints, load_coco, selected_image_ids
 from common.config import Config
-from common.console import error_console, progress_bar, stage_rows, summary_table, warn
+from common.console import error_console, stage_rows, summary_table, warn
 from common.errors import UserError, run_cli
-from common.images import read_image
 from common.numbers import finite_or_none, is_number
 from detector.boxes_file import load_boxes
 from detector.detections import Detections
 from eval.oracle import SimulatedNetwork, keypoints_outside_crops, oracle_poses
-from pose.annotations import ground_truth_people
+from pose.annotations import ground_truth_people, predict_images
 from pose.geometry import CONVENTIONS
 from pose.inference import PoseResult, StageTimer, TopDownEstimator
 from pose.options import add_model_arguments, config_from_args, positive_int
-from pose.results import load_results, to_coco_entries
+from pose.results import load_results
 from toppose.pipeline import TopDownPipeline, build_pipeline
 
 LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted
-
-# (frame BGR, image id) -> the poses of that image.
-Predictor = Callable[[np.ndarray, int], PoseResult]
 
 
 @dataclass
@@ -62,53 +58,6 @@ class Evaluation:
 def count_people(coco: COCO, image_ids: list[int]) -> int:
     """Ground-truth people COCOeval scores in ``image_ids`` (see :func:`pose.annotations.ground_truth_people`)."""
     return sum(len(ground_truth_people(coco, image_id)) for image_id in image_ids)
-
-
-def predict_images(
-    coco: COCO,
-    image_ids: list[int],
-    image_dir: Path | None,
-    predict: Predictor,
-    console: Console,
-    timer: StageTimer,
-    blank_missing: bool = False,
-) -> tuple[list[dict[str, Any]], list[int], list[tuple[str, str]], list[str]]:
-    """Run ``predict`` on every image; returns (results entries, processed ids, skipped, blank).
-
-    An image that is missing or unreadable is skipped with its reason, or with ``blank_missing``
-    replaced by a black frame of its annotated size (``image_dir`` None: every frame is blank).
-    Reading is timed into ``timer`` as stage ``"read"``.
-    """
-    entries: list[dict[str, Any]] = []
-    processed: list[int] = []
-    skipped: list[tuple[str, str]] = []
-    blank: list[str] = []
-    with progress_bar(console, "evaluating") as progress:
-        task = progress.add_task("images", total=len(image_ids), item="")
-        for image_id in image_ids:
-            info = coco.imgs[image_id]
-            name = str(info.get("file_name", image_id))
-            progress.update(task, item=name)
-            frame = None
-            if image_dir is not None:
-                started = time.perf_counter()
-                try:
-                    frame = read_image(image_dir / name)
-                    timer.add("read", started)
-                except UserError as err:
-                    if not blank_missing:
-                        skipped.append((name, str(err)))
-                        progress.advance(task)
-                        continue
-                    blank.append(name)
-            if frame is None:
-                if not isinstance(info.get("height"), int) or not isinstance(info.get("width"), int):
-                    raise UserError(f"image {name}: not on disk and the annotation file gives no integer size")
-                frame = np.zeros((info["height"], info["width"], 3), dtype=np.uint8)
-            entries += to_coco_entries(predict(frame, image_id), image_id)
-            processed.append(image_id)
-            progress.advance(task)
-    return entries, processed, skipped, blank
 
 
 def checked_results(coco: COCO, path: Path) -> list[dict[str, Any]]:

@@ -25,8 +25,9 @@ from common.coco import evaluate_keypoints, load_coco, selected_image_ids
 from common.config import Config
 from common.console import error_console, summary_table, warn
 from common.errors import UserError, run_cli
-from eval.coco import ground_truth_boxes, predict_images, write_output
+from eval.coco import ground_truth_boxes, write_output
 from pose import geometry
+from pose.annotations import predict_images
 from pose.checkpoints import build_pose_model
 from pose.inference import PoseResult, StageTimer, TopDownEstimator
 from pose.options import add_model_arguments, config_from_args, positive_int

@@ -9,7 +9,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.jsonio import read_json
-from common.numbers import MAX_COORDINATE, is_coordinate, is_number
+from common.numbers import MAX_COORDINATE, is_coordinate, is_number, keypoints_problem
 from common.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 from pose.inference import PoseResult
 
@@ -58,11 +58,9 @@ def validate_entries(entries: Any, source: str, required: tuple[str, ...] = REQU
 
 def _numbers_problem(entry: dict[str, Any], needs_bbox: bool) -> str | None:
     """What is wrong with an entry's ``keypoints``, ``score`` and (when required or present) ``bbox``, if anything."""
-    keypoints = entry["keypoints"]
-    if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
-        return f"'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers"
-    if not all(is_coordinate(v) for v in keypoints):
-        return f"'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels"
+    problem = keypoints_problem(entry["keypoints"])
+    if problem:
+        return problem
     if not is_number(entry["score"]):
         return f"'score' must be a finite number, got {entry['score']!r}"
     if "bbox" in entry or needs_bbox:

@@ -18,11 +18,9 @@ from common.coco import evaluate_keypoints, load_coco, selected_image_ids
 from common.config import Config
 from common.console import warn
 from common.errors import UserError
-from common.images import read_image
 from detector.boxes_file import load_boxes
-from pose.annotations import ground_truth_people
-from pose.inference import TopDownEstimator
-from pose.results import to_coco_entries
+from pose.annotations import ground_truth_people, predict_images
+from pose.inference import PoseResult, TopDownEstimator
 
 
 def evaluate_on_coco(
@@ -48,23 +46,16 @@ def evaluate_on_coco(
     for problem in detected.problems if detected is not None else ():
         warn(console, problem)
     estimator = TopDownEstimator(model, cfg, device)
-    entries, evaluated, skipped = [], [], []
-    for image_id in image_ids:
-        name = str(coco.imgs[image_id].get("file_name", image_id))
-        try:
-            frame = read_image(Path(image_dir) / name)
-        except UserError as err:
-            skipped.append(str(err))
-            continue
+
+    def predict(frame: np.ndarray, image_id: int) -> PoseResult:
         if detected is None:
-            boxes, scores = ground_truth_people(coco, image_id).boxes, None
-        else:
-            found = detected.get(image_id)
-            boxes, scores = (np.zeros((0, 4)), None) if found is None else (found.boxes, found.scores)
-        entries += to_coco_entries(estimator.estimate(frame, boxes, scores), image_id)
-        evaluated.append(image_id)
+            return estimator.estimate(frame, ground_truth_people(coco, image_id).boxes)
+        found = detected.get(image_id)
+        return PoseResult.empty() if found is None else estimator.estimate(frame, found.boxes, found.scores)
+
+    entries, evaluated, skipped, _ = predict_images(coco, image_ids, Path(image_dir), predict, console, estimator.timer)
     if skipped:
-        warn(console, f"validation skipped {len(skipped)} missing or unreadable images, e.g. {skipped[0]}")
+        warn(console, f"validation skipped {len(skipped)} missing or unreadable images, e.g. {skipped[0][1]}")
     if not evaluated:
         raise UserError(f"none of the {len(image_ids)} validation images could be read from {image_dir}")
     return evaluate_keypoints(coco, entries, evaluated)

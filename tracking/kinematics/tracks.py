@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import UserError
-from common.numbers import MAX_COORDINATE, is_coordinate, is_number
+from common.numbers import is_number, keypoints_problem
 from common.schema import NUM_KEYPOINTS
 
 
@@ -49,11 +49,9 @@ def _check_entry(entry: Any, index: int, source: str) -> None:
         raise UserError(f"{where} 'image_id' must be a frame index (an integer >= 0), got {entry.get('image_id')!r}")
     if not _is_index(entry.get("track_id"), 1):
         raise UserError(f"{where} 'track_id' must be a track id (an integer >= 1), got {entry.get('track_id')!r}")
-    keypoints = entry.get("keypoints")
-    if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
-        raise UserError(f"{where} 'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers")
-    if not all(is_coordinate(v) for v in keypoints):
-        raise UserError(f"{where} 'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels")
+    problem = keypoints_problem(entry.get("keypoints"))
+    if problem:
+        raise UserError(f"{where} {problem}")
     if "timestamp" in entry and not is_number(entry["timestamp"]):
         raise UserError(f"{where} 'timestamp' must be a finite number of seconds, got {entry['timestamp']!r}")
 
