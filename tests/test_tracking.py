@@ -212,6 +212,50 @@ def test_unmeasured_keypoints_follow_the_body() -> None:
     assert np.linalg.norm(offline[10:20, 9] - truth[10:20, 9], axis=-1).max() < 8.0
 
 
+def test_a_track_starts_exactly_at_its_detection() -> None:
+    """Offsets along the kinematic chain add back up to the detected keypoints, unmeasured ones aside."""
+    rng = np.random.default_rng(3)
+    keypoints = np.concatenate([rng.uniform(50, 250, (NUM_KEYPOINTS, 2)), np.ones((NUM_KEYPOINTS, 1))], axis=1)
+    keypoints[[7, 13], 2] = 0.0  # a parent unmeasured: the left elbow (of the wrist) and the left knee (of the ankle)
+    box, start = np.array([40.0, 30.0, 220.0, 240.0]), TrackSmoother()
+    smoothed_box, smoothed = start.step(0, box, keypoints, 0.9)
+    measured = keypoints[:, 2] > 0
+    np.testing.assert_allclose(smoothed[measured], keypoints[measured, :2], atol=1e-9)
+    np.testing.assert_allclose(smoothed_box, box, atol=1e-9)
+
+
+def swing_then_hide(cfg: SmootherConfig, hidden: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A still person whose left arm swings up (elbow and wrist alike, 4 px a frame) for 10 frames, then
+    holds; from frame 10 the ``hidden`` joints are not seen. The true and the online left wrist per frame."""
+    truth, boxes, keypoints = noisy_track(np.random.default_rng(4), np.full(25, 150.0), 0.0)
+    lift = 4.0 * np.minimum(np.arange(25), 10)
+    for joints in (truth, keypoints):
+        joints[:, [7, 9], 1] -= lift[:, None]
+    keypoints[10:, hidden, 2] = 0.0
+    smoother = TrackSmoother(cfg)
+    online = np.array([smoother.step(t, boxes[t], keypoints[t], 0.9)[1] for t in range(25)])
+    return truth[:, 9], online[:, 9]
+
+
+def test_a_hidden_joint_stays_where_it_was_last_seen() -> None:
+    """Limbs swing back and forth: a joint unseen after moving is kept near its last place (damped offsets),
+    where a constant-velocity offset would carry it on."""
+    truth, online = swing_then_hide(SmootherConfig(), hidden=[7, 9])
+    assert np.abs(online[10:, 1] - truth[10:, 1]).max() < 8.0  # the arm moved 40 px, then held
+    truth, drifting = swing_then_hide(SmootherConfig(articulation_damping=1.0), hidden=[7, 9])
+    assert np.abs(drifting[-1, 1] - truth[-1, 1]) > 20.0
+
+
+def test_a_seen_parent_carries_its_hidden_child() -> None:
+    """The wrist's offset is from the elbow: an elbow seen to move takes the unseen wrist along."""
+    _, boxes, keypoints = noisy_track(np.random.default_rng(4), np.full(20, 150.0), 0.0)
+    keypoints[:, [7, 9], 1] -= 4.0 * np.arange(20)[:, None]  # the upper arm swings up, forearm and all
+    keypoints[10:, 9, 2] = 0.0  # the wrist unseen from frame 10 on, the elbow still seen
+    smoother = TrackSmoother()
+    wrist = np.array([smoother.step(t, boxes[t], keypoints[t], 0.9)[1][9] for t in range(20)])
+    assert wrist[19, 1] < wrist[10, 1] - 30.0  # followed the elbow up (it rose 36 px more)
+
+
 def entries_from(frames: list[PoseResult]) -> list[dict]:
     out = []
     for t, result in enumerate(frames):

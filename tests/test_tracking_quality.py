@@ -101,17 +101,19 @@ def test_offline_beats_online(results: dict, scenario: str) -> None:
     assert offline["oks"] > online["oks"]
 
 
-@pytest.mark.parametrize(("scenario", "online_gain"), [("crossing", 0.06), ("crowd", 0.06), ("dense", 0.14)])
+@pytest.mark.parametrize(
+    ("scenario", "online_gain"), [("crossing", 0.12), ("crowd", 0.12), ("dense", 0.24), ("occlusion", 0.13)]
+)
 def test_smoothing_raises_keypoint_accuracy(results: dict, scenario: str, online_gain: float) -> None:
     raw, online, offline = (results[scenario][mode]["oks"] for mode in ("raw", "online", "offline"))
-    assert online >= raw + online_gain  # dense: the noisiest detections (raw 0.58), measured +0.18
-    assert offline >= online + 0.03
+    assert online >= raw + online_gain  # measured +0.128 / 0.135 / 0.254 (the noisiest, raw 0.58) / 0.146
+    assert offline >= online + 0.015
 
 
 def test_fast_people_are_smoothed_without_lag(results: dict) -> None:
     """People running a quarter of their height per frame and turning back at once."""
     raw, online, offline = (results["fast"][mode] for mode in ("raw", "online", "offline"))
-    assert online["oks"] >= raw["oks"] + 0.01 and offline["oks"] >= raw["oks"] + 0.02
+    assert online["oks"] >= raw["oks"] + 0.095 and offline["oks"] >= raw["oks"] + 0.11  # measured +0.100, +0.118
     assert abs(online["lag"]) < 0.01 and abs(offline["lag"]) < 0.01  # along the motion, in body heights
 
 

@@ -1,11 +1,16 @@
 """Per-track smoothing of the box and every keypoint: one Kalman filter per track, online or forward-backward.
 
 The model splits a person's motion into body motion and articulation. A reference point moves with
-the body; the box centre and each keypoint sit at an offset from it; the box size is its own point.
-Every point has a position and a velocity (constant-velocity model, x and y alike). The reference
-gets a large acceleration noise and the offsets a small one, so motion common to the whole person
-is followed at once (no lag behind a fast or turning person: the reference is measured by all the
-keypoints together, hence precisely) while each joint's own jitter is smoothed away.
+the body; the box centre sits at an offset from it, and each keypoint at an offset from its parent
+along the kinematic chain (wrist from elbow, elbow from shoulder, shoulder from the reference; knee
+from hip; eye from nose), so a swinging upper arm carries the forearm with it; the box size is its
+own point. Every point has a position and a velocity, x and y alike. The reference moves at constant
+velocity with a large acceleration noise, so motion common to the whole person is followed at once
+(no lag behind a fast or turning person: the reference is measured by all the keypoints together,
+hence precisely). The keypoint offsets get small noise, growing along the chain, and keep only
+``articulation_damping`` of their velocity from one frame to the next: limbs swing back and forth
+and a joint hidden for a while stays near where it was, where a constant velocity would overshoot
+every swing and let a hidden joint drift; each joint's own jitter is smoothed away.
 
 A keypoint's measurement noise is ``keypoint_noise * 2 * sigma_k * scale / confidence`` (``sigma_k``
 its COCO OKS sigma, ``scale`` the square root of the box area): the error at which its OKS would fall
@@ -50,9 +55,10 @@ class SmootherConfig:
     box_noise: float = 0.04  # measurement std of the box centre and size at box score 1
     body_acceleration: float = 0.05  # process std (per frame^2) of the reference point
     articulation_acceleration: float = 0.015  # process std of the box centre's offset; keypoints: times mobility
-    trunk_mobility: float = 0.4  # head, shoulders and hips move nearly rigidly with the body
-    limb_mobility: float = 1.2  # elbows and knees
-    extremity_mobility: float = 6.0  # wrists and ankles: the ends of the kinematic chains swing most
+    articulation_damping: float = 0.0  # share of a keypoint offset's velocity kept a frame (1: constant velocity)
+    trunk_mobility: float = 0.4  # head (from the reference, the eyes and ears from it), shoulders and hips
+    limb_mobility: float = 5.0  # elbows from their shoulders, knees from their hips
+    extremity_mobility: float = 4.0  # wrists from their elbows, ankles from their knees
     size_acceleration: float = 0.005  # process std of the box size
     initial_velocity: float = 0.1  # std of a new track's unknown body velocity
     min_confidence: float = 0.05  # keypoints below are not measured
@@ -68,17 +74,45 @@ class FilterState:
 
 
 @cache
-def _transition() -> np.ndarray:
+def transition(articulation_damping: float) -> np.ndarray:
+    """``(NUM_STATE, NUM_STATE)``: one frame of motion; the keypoint offsets keep this share of their velocity."""
     f = np.eye(NUM_STATE)
     f[:NUM_POINTS, NUM_POINTS:] = np.eye(NUM_POINTS)
+    joint_velocities = np.arange(JOINTS.start, JOINTS.stop) + NUM_POINTS
+    f[joint_velocities, joint_velocities] = articulation_damping
     return f
+
+
+# Each keypoint's parent along the kinematic chain (its offset is from the parent; None: from the reference).
+_PARENT_NAMES = {"left_eye": "nose", "right_eye": "nose", "left_ear": "left_eye", "right_ear": "right_eye",
+                 "left_elbow": "left_shoulder", "right_elbow": "right_shoulder", "left_wrist": "left_elbow",
+                 "right_wrist": "right_elbow", "left_knee": "left_hip", "right_knee": "right_hip",
+                 "left_ankle": "left_knee", "right_ankle": "right_knee"}  # fmt: skip
+
+
+def _parents() -> np.ndarray:
+    """``(K,)`` index of each keypoint's parent, -1 for the reference."""
+    return np.array([KEYPOINT_NAMES.index(_PARENT_NAMES[n]) if n in _PARENT_NAMES else -1 for n in KEYPOINT_NAMES])
+
+
+@cache
+def _chain() -> np.ndarray:
+    """``(K, NUM_POINTS)``: keypoint positions as sums of the points of the model (reference plus offsets)."""
+    chain = np.zeros((NUM_KEYPOINTS, NUM_POINTS))
+    for k, name in enumerate(KEYPOINT_NAMES):
+        chain[k, REF] = 1.0
+        while name is not None:
+            chain[k, JOINTS.start + KEYPOINT_NAMES.index(name)] = 1.0
+            name = _PARENT_NAMES.get(name)
+    return chain
 
 
 @cache
 def _observation() -> np.ndarray:
     h = np.zeros((NUM_MEASUREMENTS, NUM_STATE))
-    h[np.arange(NUM_MEASUREMENTS), MEASURED_POINTS] = 1.0
-    h[:-1, REF] = 1.0  # the box centre and the keypoints are offsets from the reference; the size is not
+    h[0, [REF, BOX]] = 1.0  # the box centre is an offset from the reference
+    h[1:-1, :NUM_POINTS] = _chain()
+    h[-1, SIZE] = 1.0
     return h
 
 
@@ -137,8 +171,11 @@ def initial_state(values: np.ndarray, std: np.ndarray, scale: float, cfg: Smooth
         ref, ref_std = values[0], std[0]
     mean = np.zeros((NUM_STATE, 2))
     mean[REF] = ref
-    mean[MEASURED_POINTS] = values
-    mean[MEASURED_POINTS[:-1]] -= ref
+    mean[BOX] = values[0] - ref
+    mean[SIZE] = values[-1]
+    absolute = np.where(joints[:, None], values[1:-1], ref)
+    parents = _parents()
+    mean[JOINTS] = absolute - np.where(parents[:, None] >= 0, absolute[parents], ref)
     variance = np.zeros(NUM_STATE)
     variance[REF] = ref_std**2
     variance[MEASURED_POINTS] = np.square(np.where(measured, std, 0.5 * scale))
@@ -147,9 +184,8 @@ def initial_state(values: np.ndarray, std: np.ndarray, scale: float, cfg: Smooth
     return FilterState(mean, np.diag(variance))
 
 
-def predict(state: FilterState, noise: np.ndarray) -> FilterState:
-    """One frame of constant-velocity motion."""
-    f = _transition()
+def predict(state: FilterState, noise: np.ndarray, f: np.ndarray) -> FilterState:
+    """One frame of motion under the transition ``f`` (:func:`transition`)."""
     return FilterState(f @ state.mean, f @ state.cov @ f.T + noise)
 
 
@@ -189,7 +225,7 @@ def split_state(state: FilterState) -> tuple[np.ndarray, np.ndarray]:
     """The xywh box and ``(K, 2)`` keypoints a state stands for."""
     ref = state.mean[REF]
     centre, size = ref + state.mean[BOX], np.maximum(state.mean[SIZE], 1.0)
-    return np.concatenate([centre - size / 2.0, size]), ref + state.mean[JOINTS]
+    return np.concatenate([centre - size / 2.0, size]), _chain() @ state.mean[:NUM_POINTS]
 
 
 class TrackSmoother:
@@ -211,7 +247,7 @@ class TrackSmoother:
         else:
             noise = process_noise(self.scale, self.cfg)
             for _ in range(max(frame - self.frame, 1)):
-                self.state = predict(self.state, noise)
+                self.state = predict(self.state, noise, transition(self.cfg.articulation_damping))
             self.state, _ = update(self.state, values, std, self.cfg.manoeuvre_probability)
         self.frame, self.scale = frame, scale
         return split_state(self.state)
@@ -227,7 +263,8 @@ def smooth_track(
     """
     frames = np.asarray(frames, dtype=np.int64)
     span = np.arange(frames[0], frames[-1] + 1)
-    measured_at = {int(f): i for i, f in enumerate(frames)}
+    measured_at = {int(frame): i for i, frame in enumerate(frames)}
+    f = transition(cfg.articulation_damping)
     filtered: list[FilterState] = []
     priors: list[FilterState] = []
     scale = 1.0
@@ -238,21 +275,20 @@ def smooth_track(
         if not filtered:
             state = prior = initial_state(values, std, new_scale, cfg)
         else:
-            state = prior = predict(filtered[-1], process_noise(scale, cfg))
+            state = prior = predict(filtered[-1], process_noise(scale, cfg), f)
             if i is not None:
                 state, prior = update(prior, values, std, cfg.manoeuvre_probability)
         if i is not None:
             scale = new_scale
         filtered.append(state)
         priors.append(prior)
-    smoothed = rts(filtered, priors)
+    smoothed = rts(filtered, priors, f)
     out_boxes, out_keypoints = zip(*(split_state(s) for s in smoothed), strict=True)
     return span, np.array(out_boxes), np.array(out_keypoints)
 
 
-def rts(filtered: list[FilterState], priors: list[FilterState]) -> list[FilterState]:
-    """Rauch-Tung-Striebel backward pass: ``priors[t]`` is the prediction that ``filtered[t]`` corrected."""
-    f = _transition()
+def rts(filtered: list[FilterState], priors: list[FilterState], f: np.ndarray) -> list[FilterState]:
+    """Rauch-Tung-Striebel backward pass: ``priors[t]`` is the prediction (by ``f``) that ``filtered[t]`` corrected."""
     smoothed = [filtered[-1]]
     for t in range(len(filtered) - 2, -1, -1):
         current, prior_next, next_smoothed = filtered[t], priors[t + 1], smoothed[-1]
