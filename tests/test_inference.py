@@ -12,7 +12,8 @@ from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
 from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
-from pose.models import SimpleBaseline
+from pose.models import RTMPose, SimpleBaseline
+from pose.models.inputs import inference_copy
 
 
 class CentrePeak(nn.Module):
@@ -112,6 +113,21 @@ def test_bf16_autocast_stays_close_to_fp32(frame: np.ndarray) -> None:
     (lowered,) = half.network_outputs(crops_bgr)
     assert np.abs(lowered - reference).max() < 0.02 * np.abs(reference).max()
     assert len(half.estimate(frame, boxes)) == 1
+
+
+def test_under_autocast_the_head_of_the_inference_copy_stays_float32() -> None:
+    """RTMPose's SimCC logits are decoded by argmax: in bf16 (8-bit mantissa) near-equal maxima would tie."""
+    torch.manual_seed(0)
+    model = RTMPose("t", (64, 96))
+    images = torch.randn(2, 3, 96, 64)
+    copy = inference_copy(model, torch.device("cpu"))
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        x_logits, _ = copy(images)
+        features = copy.backbone(images)
+        assert model.head(features)[0].dtype == torch.bfloat16  # what the head alone would give
+    assert features.dtype == torch.bfloat16 and x_logits.dtype == torch.float32
+    with torch.inference_mode():
+        np.testing.assert_allclose(x_logits, model.head(features.float())[0], rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_precision_is_a_user_error() -> None:

@@ -32,11 +32,32 @@ def to_input_tensor(crops_uint8: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
+class Float32Head(nn.Module):
+    """A trunk, then the head in float32 even under autocast: the outputs that keypoints are decoded from
+    (by argmax over SimCC bins or heatmap pixels) keep float32's resolution, where bfloat16's 8-bit
+    mantissa would round near-equal maxima into ties."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        features = self.backbone(images)
+        with torch.autocast(images.device.type, enabled=False):
+            return self.head(features.float())
+
+
 def inference_copy(model: nn.Module, device: torch.device) -> nn.Module:
-    """A copy of ``model`` for inference: batch norms folded into their convolutions, channels-last.
+    """A copy of ``model`` for inference: batch norms folded into their convolutions, channels-last, and
+    for a network made of a ``backbone`` and a ``head`` (the zoo's RTMPose, HRNet, ViTPose), the head
+    outside autocast (:class:`Float32Head`).
 
     The outputs equal the eval-mode model's to float rounding; the original is left untouched (a
     later change to its weights does not reach the copy).
     """
-    fused = fuse(model.eval())
+    model.eval()
+    if isinstance(getattr(model, "backbone", None), nn.Module) and isinstance(getattr(model, "head", None), nn.Module):
+        fused: nn.Module = Float32Head(fuse(model.backbone), fuse(model.head))
+    else:
+        fused = fuse(model)
     return fused.to(device=device, memory_format=torch.channels_last).eval()
