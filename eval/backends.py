@@ -7,7 +7,8 @@ clip's people a frame, and the setups' batch size), with random weights (the sam
 published ones): torch fp32 (the inference copy ``run.py`` runs), torch with bf16 autocast
 (``--precision bf16``), ONNX Runtime fp32 (``--backend onnxruntime``: graph optimization "all", torch's
 thread count), ONNX Runtime at lower graph-optimization levels and with one thread, and each
-``--compile`` mode of ``torch.compile`` on the torch fp32 copy. Every variant is an estimator given the
+``--compile`` mode of ``torch.compile`` on the torch fp32 copy ("freezing": inductor's freezing,
+on the fp32 copy and under bf16 autocast). Every variant is an estimator given the
 same ``uint8`` crops (its input step included); the rounds are interleaved, the best of ``--repeats``
 kept. Printed: crops/s, the ratio to torch fp32, and the largest difference of the outputs from torch
 fp32's as a fraction of their largest absolute value ("difference").
@@ -34,7 +35,9 @@ from pose.inference import TopDownEstimator
 from pose.options import positive_int
 from pose.runtime import cache_path, ort_session
 
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")  # the CPU modes (the others add CUDA graphs)
+# The CPU modes of torch.compile (the others add CUDA graphs), and "freezing": the default mode with
+# inductor's freezing (weights folded in as constants, prepacked for oneDNN, convolution + activation fused).
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "freezing")
 
 
 def with_inference(cfg: Config, **settings: object) -> Config:
@@ -64,9 +67,14 @@ def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[
         estimator.runtime.session = ort_session(graph, count, level)
         variants[label] = estimator
     for mode in compile_modes:
-        estimator = TopDownEstimator(model, fp32, optimize=True)
-        estimator.model = torch.compile(estimator.model, mode=mode)
-        variants[f"torch.compile {mode}"] = estimator
+        precisions = ("fp32", "bf16") if mode == "freezing" else ("fp32",)
+        for precision in precisions:
+            estimator = TopDownEstimator(model, with_inference(fp32, precision=precision), optimize=True)
+            if mode == "freezing":
+                estimator.model = torch.compile(estimator.model, options={"freezing": True})
+            else:
+                estimator.model = torch.compile(estimator.model, mode=mode)
+            variants[f"torch.compile {mode}" + (", bf16 autocast" if precision == "bf16" else "")] = estimator
     return {label: estimator.network_outputs for label, estimator in variants.items()}
 
 
