@@ -83,7 +83,8 @@ def transition(articulation_damping: float) -> np.ndarray:
     return f
 
 
-# Each keypoint's parent along the kinematic chain (its offset is from the parent; None: from the reference).
+# Each keypoint's parent along the kinematic chain: its offset is from the parent (keypoints not listed: from the
+# reference point).
 _PARENT_NAMES = {"left_eye": "nose", "right_eye": "nose", "left_ear": "left_eye", "right_ear": "right_eye",
                  "left_elbow": "left_shoulder", "right_elbow": "right_shoulder", "left_wrist": "left_elbow",
                  "right_wrist": "right_elbow", "left_knee": "left_hip", "right_knee": "right_hip",
