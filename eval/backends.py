@@ -67,13 +67,11 @@ def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[
         estimator.runtime.session = ort_session(graph, count, level)
         variants[label] = estimator
     for mode in compile_modes:
-        precisions = ("fp32", "bf16") if mode == "freezing" else ("fp32",)
-        for precision in precisions:
+        freezing = mode == "freezing"
+        how: dict[str, object] = {"options": {"freezing": True}} if freezing else {"mode": mode}
+        for precision in ("fp32", "bf16") if freezing else ("fp32",):
             estimator = TopDownEstimator(model, with_inference(fp32, precision=precision), optimize=True)
-            if mode == "freezing":
-                estimator.model = torch.compile(estimator.model, options={"freezing": True})
-            else:
-                estimator.model = torch.compile(estimator.model, mode=mode)
+            estimator.model = torch.compile(estimator.model, **how)
             variants[f"torch.compile {mode}" + (", bf16 autocast" if precision == "bf16" else "")] = estimator
     return {label: estimator.network_outputs for label, estimator in variants.items()}
 

@@ -91,6 +91,7 @@ _PARENT_NAMES = {"left_eye": "nose", "right_eye": "nose", "left_ear": "left_eye"
                  "left_ankle": "left_knee", "right_ankle": "right_knee"}  # fmt: skip
 
 
+@cache
 def _parents() -> np.ndarray:
     """``(K,)`` index of each keypoint's parent, -1 for the reference."""
     return np.array([KEYPOINT_NAMES.index(_PARENT_NAMES[n]) if n in _PARENT_NAMES else -1 for n in KEYPOINT_NAMES])
@@ -100,11 +101,12 @@ def _parents() -> np.ndarray:
 def _chain() -> np.ndarray:
     """``(K, NUM_POINTS)``: keypoint positions as sums of the points of the model (reference plus offsets)."""
     chain = np.zeros((NUM_KEYPOINTS, NUM_POINTS))
-    for k, name in enumerate(KEYPOINT_NAMES):
-        chain[k, REF] = 1.0
-        while name is not None:
-            chain[k, JOINTS.start + KEYPOINT_NAMES.index(name)] = 1.0
-            name = _PARENT_NAMES.get(name)
+    chain[:, REF] = 1.0
+    for k in range(NUM_KEYPOINTS):
+        joint = k
+        while joint >= 0:
+            chain[k, JOINTS.start + joint] = 1.0
+            joint = _parents()[joint]
     return chain
 
 
