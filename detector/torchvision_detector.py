@@ -27,6 +27,7 @@ from common.errors import UserError
 from common.schema import PERSON_CATEGORY_ID
 from common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
 from detector.detections import Detections, sigmoid
+from detector.folding import for_inference
 
 DetectorOutput = Mapping[str, torch.Tensor]  # one image of a torchvision detector's output list
 
@@ -195,6 +196,7 @@ def build_detector(
     model = build_model(cfg.name, cfg.weights, pretrained)
     if not keypoints:
         _drop_keypoint_branch(model)
+    for_inference(model)
     # Dropping low-scoring boxes inside the model gives the same people and skips their keypoint head.
     model.roi_heads.score_thresh = cfg.score_threshold
     return PersonDetector(model, cfg, target)

@@ -21,7 +21,7 @@ from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
 from pose import geometry
 from pose.codecs import Outputs, build_codec
-from pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
+from pose.models.inputs import inference_copy, network_input
 from pose.oks import oks_nms
 from pose.runtime import OnnxRuntimeNetwork
 
@@ -134,8 +134,8 @@ class TopDownEstimator:
     @torch.inference_mode()
     def torch_outputs(self, crops_bgr: np.ndarray) -> Outputs:
         """The torch network's outputs for one batch of BGR crops, as float32 arrays."""
-        batch = in_channel_order(crops_bgr, self.cfg.model.channel_order)
-        inputs = to_input_tensor(torch.from_numpy(batch).to(self.device))
+        crops = torch.from_numpy(np.ascontiguousarray(crops_bgr)).to(self.device)
+        inputs = network_input(crops, self.cfg.model.channel_order)
         if self.optimized:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):

@@ -3,7 +3,7 @@
 The graph's input ``crops`` is what :meth:`pose.inference.TopDownEstimator.network_outputs` is given:
 person crops ``(N, H, W, 3)``, OpenCV BGR ``uint8``, ``N`` free (a dynamic batch axis). Inside it, the
 crops are put in the channel order the weights were trained on and ImageNet-normalized
-(:func:`pose.models.inputs.to_input_tensor`) before the network runs, so a deployment feeds cut-out
+(:func:`pose.models.inputs.network_input`) before the network runs, so a deployment feeds cut-out
 crops and nothing else. Outputs, float32: ``heatmaps`` ``(N, K, h, w)``, or SimCC ``simcc_x``
 ``(N, K, W * split_ratio)`` and ``simcc_y`` ``(N, K, H * split_ratio)``; the file's metadata records
 how to cut the crops and decode them (``toppose.*`` keys). Exported with torch's ``torch.export``-based
@@ -17,7 +17,7 @@ from torch import nn
 
 from common.config import Config
 from common.errors import UserError
-from pose.models.inputs import to_input_tensor
+from pose.models.inputs import network_input
 
 INPUT_NAME = "crops"
 OUTPUT_NAMES = {"heatmap": ("heatmaps",), "simcc": ("simcc_x", "simcc_y")}
@@ -31,10 +31,10 @@ class CropsInput(nn.Module):
     def __init__(self, network: nn.Module, channel_order: str) -> None:
         super().__init__()
         self.network = network
-        self.reverse_channels = channel_order == "rgb"
+        self.channel_order = channel_order
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        return self.network(to_input_tensor(crops.flip(-1) if self.reverse_channels else crops))
+        return self.network(network_input(crops, self.channel_order))
 
 
 def metadata(cfg: Config) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from detector import (
     PersonDetector,
     build_detector,
     default_weights_file,
+    folding,
     person_detections,
     torchvision_detector,
 )
@@ -170,7 +172,7 @@ def test_default_weights_come_from_the_hub_cache_like_torchvision(
     cached.write_bytes(b"")  # present in the cache: no download; its reading is replaced below
     read = mock.Mock(return_value=state)
     monkeypatch.setattr(torchvision_detector, "read_checkpoint", read)
-    ours = build_detector(DetectorConfig(name=name)).model
+    ours = torchvision_detector.build_model(name)  # as loaded, before build_detector folds its batch norms
     read.assert_called_once_with(cached)
     with mock.patch.object(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: state):
         reference = ARCHITECTURES[name].builder(weights=ARCHITECTURES[name].weights).eval()
@@ -213,7 +215,7 @@ def test_local_weights_file_loads_and_mismatches_are_user_errors(tmp_path: Path)
     state = torchvision_detector.build_model(FAST, pretrained=False).state_dict()
     good = tmp_path / "finetuned.pth"
     torch.save({"model": state, "epoch": 26}, good)
-    loaded = build_detector(DetectorConfig(name=FAST, weights=str(good))).model.state_dict()
+    loaded = torchvision_detector.build_model(FAST, weights=str(good)).state_dict()  # as loaded, before folding
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
 
     wrong = tmp_path / "wrong.pth"
@@ -291,4 +293,33 @@ def test_weights_of_a_detector_trained_from_scratch_load(tmp_path: Path) -> None
     with torch.inference_mode():
         ours = detector.model.backbone(frame)["0"]
         theirs = scratch.eval().backbone(frame)["0"]
-    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)  # ours has the batch norms folded
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_folded_trunk_gives_the_original_detections(name: str) -> None:
+    """Batch norms (frozen, and the v2 models' plain ones) folded into the convolutions: no norm is left in
+    the trunk, and boxes and scores match the unfolded detector's. Random norm statistics make the fold matter."""
+    torch.manual_seed(0)
+    model = torchvision_detector.build_model(name, pretrained=False)
+    model.transform.min_size, model.transform.max_size = (96,), 128
+    model.rpn._post_nms_top_n["testing"], model.roi_heads.detections_per_img = 50, 6
+    model.roi_heads.score_thresh = 0.0
+    norms = [m for m in model.backbone.body.modules() if isinstance(m, folding.NORMS)]
+    assert norms
+    for norm in norms:
+        norm.running_mean.uniform_(-0.2, 0.2)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.2, 0.2)
+    original = copy.deepcopy(model)
+    folding.for_inference(model)
+    assert not [m for m in model.backbone.body.modules() if isinstance(m, folding.NORMS)]
+    frame = torch.rand(3, 72, 96)
+    with torch.inference_mode():
+        ours, theirs = model([frame])[0], original([frame])[0]
+        for level, features in original.backbone(frame[None]).items():  # float rounding of the largest value
+            assert (model.backbone(frame[None])[level] - features).abs().max() <= 1e-5 * features.abs().max()
+    assert len(theirs["scores"]) > 0
+    torch.testing.assert_close(ours["boxes"], theirs["boxes"], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(ours["scores"], theirs["scores"], rtol=1e-4, atol=1e-5)

@@ -13,7 +13,7 @@ from common.schema import NUM_KEYPOINTS
 from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
 from pose.models import RTMPose, SimpleBaseline
-from pose.models.inputs import inference_copy
+from pose.models.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_copy, network_input
 
 
 class CentrePeak(nn.Module):
@@ -135,3 +135,17 @@ def test_unknown_precision_is_a_user_error() -> None:
     cfg.inference.precision = "int4"
     with pytest.raises(UserError, match="unknown precision 'int4'"):
         TopDownEstimator(None, cfg)
+
+
+@pytest.mark.parametrize("order", ["rgb", "bgr"])
+def test_network_input_is_imagenet_normalized_in_the_trained_channel_order(order: str) -> None:
+    crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 8, 6, 3), dtype=np.uint8))
+    x = network_input(crops, order)
+    assert x.shape == (2, 3, 8, 6) and x.dtype == torch.float32
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    channels = crops.flip(-1) if order == "rgb" else crops  # OpenCV's BGR, reversed for an RGB-trained network
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    expected = ((channels.double() / 255 - mean.double()) / std.double()).permute(0, 3, 1, 2)
+    torch.testing.assert_close(x.double(), expected, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown channel order 'rbg'"):
+        network_input(crops, "rbg")

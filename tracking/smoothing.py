@@ -119,6 +119,7 @@ def _observation() -> np.ndarray:
     return h
 
 
+@cache  # scipy's ppf costs about a millisecond a call; a frame updates every track
 def _gate(dof: int, probability: float) -> float:
     return float(chi2.ppf(probability, dof))
 

@@ -23,13 +23,21 @@ def in_channel_order(crops_bgr: np.ndarray, channel_order: str) -> np.ndarray:
 
 
 def to_input_tensor(crops_uint8: torch.Tensor) -> torch.Tensor:
-    """``(B, H, W, 3)`` uint8 crops -> ``(B, 3, H, W)`` float, ImageNet-normalized.
+    """``(B, H, W, 3)`` uint8 crops -> ``(B, 3, H, W)`` float, ImageNet-normalized (channels-last in memory).
 
-    The statistics are applied in the given channel order, as the official BGR-trained release did too."""
-    x = crops_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
+    The statistics are applied in the given channel order, as the official BGR-trained release did too.
+    ``(x / 255 - mean) / std`` is computed as one multiply-add, ``x * (1 / (255 std)) - mean / std``."""
+    x = crops_uint8.permute(0, 3, 1, 2).float()
+    scale = torch.tensor([1.0 / (255.0 * s) for s in IMAGENET_STD], device=x.device).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)], device=x.device)
+    return torch.addcmul(shift.view(1, 3, 1, 1), x, scale)
+
+
+def network_input(crops_bgr: torch.Tensor, channel_order: str) -> torch.Tensor:
+    """``(B, H, W, 3)`` BGR uint8 crops -> the network's input: its channel order, ImageNet-normalized."""
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"unknown channel order {channel_order!r} (choose from {', '.join(CHANNEL_ORDERS)})")
+    return to_input_tensor(crops_bgr.flip(-1) if channel_order == "rgb" else crops_bgr)
 
 
 class Float32Head(nn.Module):
