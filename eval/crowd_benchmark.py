@@ -174,14 +174,16 @@ def load_yolo(peers: Path | None) -> tuple[Any, str] | None:
 
 
 def run_yolo(model: Any, clip: Path) -> Figures:
-    """YOLO11n-pose on every frame of ``clip``, reading and decoding included."""
-    source = open_source(clip)
-    for frame, _ in zip(source.frames(), range(WARM_UP_FRAMES), strict=False):
+    """YOLO11n-pose on every frame of ``clip``, reading and decoding included (a source for the warm-up, a
+    fresh one for the timed pass: a source is read once)."""
+    warm_up_frames = open_source(clip).frames()
+    for frame, _ in zip(warm_up_frames, range(WARM_UP_FRAMES), strict=False):
         model(frame.image, verbose=False)
+    warm_up_frames.close()
     with peak_rss() as peak:
         started = time.perf_counter()
         frames = 0
-        for frame in source.frames():
+        for frame in open_source(clip).frames():
             model(frame.image, verbose=False)
             frames += 1
         elapsed = time.perf_counter() - started
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(summary_table(f"crowd clip: {args.frames} frames 640x360, {people:.1f} people a frame", rows))
     if args.json:
         write_json(args.json, {"frames": args.frames, "people_per_frame": people, "setups": {
-            name: {"fps": f.fps, "stage_seconds": f.stage_seconds, "elapsed": f.elapsed, "peak_rss_mb": f.peak_rss_mb,
+            name: {"fps": f.fps, "frames": f.frames, "stage_seconds": f.stage_seconds, "elapsed": f.elapsed,
+                   "peak_rss_mb": f.peak_rss_mb,
                    **({"ratio_to_yolo": f.fps / reference.fps} if reference and name != YOLO_LABEL else {}),
                    **({"setup": describe_setup(setups[name])} if name in setups else {})}
             for name, f in best.items()}}, indent=2)  # fmt: skip

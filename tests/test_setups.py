@@ -67,3 +67,14 @@ def test_crowd_benchmark_unknown_setup_is_one_error(capsys: pytest.CaptureFixtur
 def test_crowd_clip_has_a_crowd(tmp_path: Path) -> None:
     truth = crowd_benchmark.write_crowd_clip(tmp_path / "crowd.mp4", 4)
     assert len(truth) == 4 and all(len(d.boxes) >= 5 for d in truth.values())
+
+
+def test_yolo_is_timed_on_every_frame_of_the_clip(tmp_path: Path) -> None:
+    """The warm-up reads its own source: the timed pass covers the whole clip, not what the warm-up left."""
+    clip = tmp_path / "crowd.mp4"
+    crowd_benchmark.write_crowd_clip(clip, crowd_benchmark.WARM_UP_FRAMES + 3)
+    calls: list[tuple[int, ...]] = []
+    figures = crowd_benchmark.run_yolo(lambda image, verbose: calls.append(image.shape), clip)
+    assert figures.frames == crowd_benchmark.WARM_UP_FRAMES + 3
+    assert len(calls) == crowd_benchmark.WARM_UP_FRAMES + figures.frames
+    assert figures.fps == pytest.approx(figures.frames / figures.elapsed)
