@@ -157,18 +157,19 @@ def write_image(path: Path, image: np.ndarray) -> None:
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-def print_summary(report: BatchReport, timer_seconds: dict[str, float], elapsed: float, out: Path) -> None:
+def print_summary(report: BatchReport, pipeline: TopDownPipeline, elapsed: float, out: Path) -> None:
     """The end-of-run summary tables on stdout."""
     console = Console(highlight=False)
     mean_score = f"{np.mean(report.scores):.3f}" if report.scores else "-"
     rows = [
+        ("pose", pipeline.describe_pose()),
         ("images processed", f"{report.processed} of {report.total}"),
         *([("images kept from the resumed run", str(report.resumed))] if report.resumed else []),
         ("people found", str(report.people)),
         ("mean instance score", mean_score),
         ("skipped files", str(len(report.skipped))),
         ("image ids", report.id_rule),
-        *stage_rows(timer_seconds, report.processed),
+        *stage_rows(dict(pipeline.timer.seconds), report.processed),
         ("throughput", f"{report.processed / max(elapsed, 1e-9):.2f} images/s"),
         ("results", str(out / "results.json")),
     ]
@@ -272,7 +273,7 @@ def run_images(args: argparse.Namespace, cfg: Config) -> int:
                     "done; the same command with --resume continues the run")  # fmt: skip
     if earlier - report.drawn:
         report.warn(f"{out / 'images'} still holds {len(earlier - report.drawn)} annotated images of an earlier run")
-    print_summary(report, dict(pipeline.timer.seconds), elapsed, out)
+    print_summary(report, pipeline, elapsed, out)
     return EXIT_INTERRUPTED if interrupted else 0
 
 

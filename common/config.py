@@ -35,7 +35,7 @@ CONVENTIONS = ("legacy", "udp", "half_pixel")  # pixel conventions, see pose/geo
 CHANNEL_ORDERS = ("rgb", "bgr")
 CODEC_TYPES = ("heatmap", "simcc")
 DECODE_METHODS = ("dark", "argmax")
-PRECISION_NAMES = ("fp32", "bf16", "fp16")
+PRECISION_NAMES = ("fp32", "bf16", "fp16", "auto")  # "auto": see pose/precision.py
 BACKENDS = ("torch", "onnxruntime")  # what runs the pose network, see pose/runtime.py
 DETECTOR_NAMES = (
     "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn",
@@ -136,7 +136,7 @@ class InferenceConfig:
     """Top-down inference settings."""
 
     device: str = setting("cpu", pattern=DEVICE_PATTERN)
-    # "fp32", or "bf16" / "fp16" autocast for the pose network (bf16 suits CPUs with AMX)
+    # "fp32", or "bf16" / "fp16" autocast for the pose network, or "auto": bf16 on a CPU that does it natively
     precision: str = setting("fp32", choices=PRECISION_NAMES)
     # "torch", or "onnxruntime": the network exported to ONNX and run by ONNX Runtime (fp32, CPU; optional extra)
     backend: str = setting("torch", choices=BACKENDS)

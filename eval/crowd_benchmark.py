@@ -1,6 +1,7 @@
 """Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
 
-``python -m eval.crowd_benchmark [--frames 300] [--setups A,B] [--bf16] [--onnxruntime] [--peers DIR] [--json F]``
+``python -m eval.crowd_benchmark [--frames 300] [--setups A,B] [--bf16] [--fp32] [--onnxruntime] [--peers DIR]
+[--json F]``
 
 The clip is the "dense" crowd of :mod:`tracking.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
@@ -50,6 +51,7 @@ from eval.benchmark import TruthFeedingDetector, build_timing_detector, write_se
 from pose.checkpoints import build_pose_model
 from pose.inference import TopDownEstimator
 from pose.options import SETUPS, positive_int, setup_path
+from pose.precision import describe_precision
 from toppose.pipeline import TopDownPipeline
 from toppose.video import pipeline_config, process_video, video_options
 from toppose.video_io import open_source
@@ -200,7 +202,7 @@ def stage_shares(figures: Figures) -> str:
 def describe_setup(cfg: Config) -> str:
     """The setup in one line: network, flip, precision, backend, detector, det_every."""
     flip = "flip" if cfg.inference.flip_test else "no flip"
-    return (f"{cfg.model.backbone}, {flip}, {cfg.inference.precision}, {cfg.inference.backend}, "
+    return (f"{cfg.model.backbone}, {flip}, {describe_precision(cfg.inference)}, {cfg.inference.backend}, "
             f"batch {cfg.inference.batch_size}, {cfg.detector.name} every {cfg.video.det_every}")  # fmt: skip
 
 
@@ -212,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated setup names or TOML files (default: {','.join(SETUPS)})",
     )  # fmt: skip
     parser.add_argument("--bf16", action="store_true", help="also run each setup with --precision bf16")
+    parser.add_argument("--fp32", action="store_true", help="also run each setup with --precision fp32")
     parser.add_argument(
         "--onnxruntime", action="store_true", help="also run each setup with --backend onnxruntime (fp32)"
     )
@@ -228,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if not setups:
         raise UserError("--setups names no setup")
     variants = {"bf16": {"precision": "bf16", "backend": "torch"}} if args.bf16 else {}
+    variants |= {"fp32": {"precision": "fp32", "backend": "torch"}} if args.fp32 else {}
     variants |= {"onnxruntime": {"backend": "onnxruntime", "precision": "fp32"}} if args.onnxruntime else {}
     for name, cfg in list(setups.items()):
         for label, settings in variants.items():

@@ -16,20 +16,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.config import Config
+from common.config import PRECISION_NAMES, Config
 from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
 from pose import geometry
 from pose.codecs import Outputs, build_codec
 from pose.models.inputs import inference_copy, network_input
 from pose.oks import oks_nms
+from pose.precision import AUTOCAST_DTYPES, describe_precision, resolved_precision
 from pose.runtime import OnnxRuntimeNetwork
 
 # (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
 # -> the network's outputs (heatmaps (N, K, h, w), or SimCC x and y vectors); see TopDownEstimator.estimate.
 NetworkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Outputs]
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -86,9 +85,10 @@ class TopDownEstimator:
         validation during training must)."""
         self.cfg = cfg
         self.device = torch.device(device)
-        if cfg.inference.precision not in PRECISIONS:
-            raise UserError(f"unknown precision '{cfg.inference.precision}' (choose from {', '.join(PRECISIONS)})")
-        self.autocast_dtype = PRECISIONS[cfg.inference.precision]
+        if cfg.inference.precision not in PRECISION_NAMES:
+            raise UserError(f"unknown precision '{cfg.inference.precision}' (choose from {', '.join(PRECISION_NAMES)})")
+        self.precision = resolved_precision(cfg.inference)  # "auto" resolved for this machine
+        self.autocast_dtype = AUTOCAST_DTYPES[self.precision]
         self.optimized = optimize and model is not None
         self.runtime: OnnxRuntimeNetwork | None = None
         if model is None:
@@ -108,6 +108,13 @@ class TopDownEstimator:
         except ValueError as err:
             raise UserError(f"codec.convention: {err}") from None
         self.timer = StageTimer()
+
+    def describe(self) -> str:
+        """The network and how it runs, in one line: "rtmpose cspnext_s 192x256, bf16 autocast (auto), no flip"."""
+        model, inference = self.cfg.model, self.cfg.inference
+        how = describe_precision(inference) if self.runtime is None else "fp32, onnxruntime"
+        flip = "flip test" if inference.flip_test else "no flip"
+        return f"{model.family} {model.backbone} {model.input_size[0]}x{model.input_size[1]}, {how}, {flip}"
 
     def crop_regions(self, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """DeepPose crop regions (centres, sizes) for ``(N, 4)`` boxes under this configuration."""

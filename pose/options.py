@@ -102,7 +102,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
     group.add_argument(
-        "--precision", choices=PRECISION_NAMES, help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast"
+        "--precision",
+        choices=PRECISION_NAMES,
+        help="pose network arithmetic: fp32 (default), bf16 or fp16 autocast, auto (bf16 where the CPU has it)",
     )
     group.add_argument(
         "--backend",

@@ -25,13 +25,14 @@ from common.config import Config
 from common.console import error_console, warn
 from common.errors import UserError
 from pose.onnx_export import INPUT_NAME, export_onnx, metadata
+from pose.precision import resolved_precision
 
 ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 INSTALL_COMMAND = "python -m pip install onnxruntime onnx onnxscript"  # the extra toppose[onnx]
 # graph optimization levels, named as onnxruntime.GraphOptimizationLevel names them
 OPTIMIZATION_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
                        "disabled": "ORT_DISABLE_ALL"}  # fmt: skip
-GRAPH_VERSION = 1  # bump when CropsInput or the export settings change: older cache files are then not used
+GRAPH_VERSION = 2  # bump when CropsInput or the export settings change: older cache files are then not used
 
 
 def require_onnx(what: str, packages: tuple[str, ...] = ONNX_PACKAGES) -> None:
@@ -43,7 +44,7 @@ def require_onnx(what: str, packages: tuple[str, ...] = ONNX_PACKAGES) -> None:
 
 def check_backend_setup(cfg: Config) -> None:
     """The onnxruntime backend runs fp32 on the CPU: another precision or device is a :class:`UserError`."""
-    if cfg.inference.precision != "fp32":
+    if resolved_precision(cfg.inference) != "fp32":  # "auto" runs fp32 here
         raise UserError(
             f"inference.backend 'onnxruntime' runs fp32 only, not precision '{cfg.inference.precision}' "
             "(use --precision fp32, or --backend torch for autocast)"

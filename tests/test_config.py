@@ -17,8 +17,8 @@ import run
 from common.config import CONFIG_DIR, DETECTOR_NAMES, PRECISION_NAMES, Config, config_from_dict, load_config, override
 from common.errors import ConfigError, run_cli
 from detector import ARCHITECTURES
-from pose.inference import PRECISIONS
 from pose.options import config_from_args
+from pose.precision import AUTOCAST_DTYPES
 from pose.training.cli import apply_overrides
 from pose.training.config import TrainingConfig
 
@@ -48,7 +48,7 @@ def test_defaults_pass_their_own_checks(cls: type) -> None:
 
 def test_choices_match_what_the_code_implements() -> None:
     assert tuple(ARCHITECTURES) == DETECTOR_NAMES
-    assert tuple(PRECISIONS) == PRECISION_NAMES
+    assert (*AUTOCAST_DTYPES, "auto") == PRECISION_NAMES
 
 
 def test_unknown_key_and_section_are_named(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from torch import nn
 from common.config import Config
 from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
+from pose import precision
 from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
 from pose.models import RTMPose, SimpleBaseline
@@ -128,6 +129,42 @@ def test_under_autocast_the_head_of_the_inference_copy_stays_float32() -> None:
     assert features.dtype == torch.bfloat16 and x_logits.dtype == torch.float32
     with torch.inference_mode():
         np.testing.assert_allclose(x_logits, model.head(features.float())[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("native", "backend", "device", "expected"),
+    [
+        (True, "torch", "cpu", "bf16"),
+        (False, "torch", "cpu", "fp32"),  # emulated bf16 is slower than fp32
+        (True, "onnxruntime", "cpu", "fp32"),  # ONNX Runtime runs fp32 only
+        (True, "torch", "cuda", "fp32"),
+    ],
+)
+def test_auto_precision_is_bf16_only_under_torch_on_a_cpu_with_native_bf16(
+    native: bool, backend: str, device: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(precision, "native_bf16", lambda: native)
+    cfg = Config()
+    cfg.inference.precision, cfg.inference.backend, cfg.inference.device = "auto", backend, device
+    assert precision.resolved_precision(cfg.inference) == expected
+    assert precision.describe_precision(cfg.inference).startswith(
+        f"{expected} "
+    ) and "(auto)" in precision.describe_precision(cfg.inference)
+    cfg.inference.precision = "fp16"  # a named precision is kept as it is
+    assert precision.resolved_precision(cfg.inference) == "fp16"
+
+
+def test_auto_precision_sets_the_estimators_autocast(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = Config()
+    cfg.inference.precision = "auto"
+    for native, dtype in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(precision, "native_bf16", lambda native=native: native)
+        estimator = TopDownEstimator(None, cfg)
+        assert estimator.autocast_dtype == dtype and estimator.precision == ("bf16" if native else "fp32")
+
+
+def test_native_bf16_is_what_torch_reports_for_this_cpu() -> None:
+    assert precision.native_bf16() == (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def test_unknown_precision_is_a_user_error() -> None:

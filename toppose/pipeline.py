@@ -52,6 +52,10 @@ class TopDownPipeline:
         """``"network"`` or ``"rcnn"``."""
         return "network" if self.estimator is not None else "rcnn"
 
+    def describe_pose(self) -> str:
+        """Where the poses come from, in one line: the network and how it runs, or the detector's keypoints."""
+        return self.estimator.describe() if self.estimator is not None else f"{self.cfg.detector.name} keypoints"
+
     def find_people(self, frame_bgr: np.ndarray, frame_id: int = 0) -> Detections:
         """The person detections of a frame (stage ``"detect"``)."""
         started = time.perf_counter()

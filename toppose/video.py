@@ -94,6 +94,7 @@ class VideoReport:
     unreadable: int = 0
     interrupted: bool = False
     video_codec: str = ""  # what the annotated video was encoded with (h264, mp4v, MJPG)
+    pose: str = ""  # the pose network and how it ran (TopDownEstimator.describe), or the detector's keypoints
 
     @property
     def fps(self) -> float:
@@ -146,7 +147,7 @@ def process_video(
     (or SIGTERM within :func:`common.interrupts.terminate_as_interrupt`) ends the loop early: the
     outputs then hold the frames done and ``report.interrupted`` is set.
     """
-    report = VideoReport(source.name)
+    report = VideoReport(source.name, pose=pipeline.describe_pose())
     timer = pipeline.timer
     trails = _Trails(options.trails) if options.trails > 0 and options.track else None
     total = source.expected_frames if options.max_frames is None else options.max_frames
@@ -308,6 +309,7 @@ def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> N
         console.print(items_table("tracks", ("track", "first frame", "last frame", "frames seen", "mean score"), rows))
     rows: list[tuple[str, str]] = [
         ("source", report.source),
+        ("pose", report.pose),
         ("frames processed", str(report.frames) + (" (stopped by the user)" if report.interrupted else "")),
         ("frames unreadable", str(report.unreadable)),
         ("detector frames", str(report.detector_frames)),
@@ -319,5 +321,5 @@ def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> N
     if video is not None:
         rows.append(("video", f"{video} ({report.video_codec})"))
     if report.tracks:
-        rows.insert(4, ("tracks", str(len(report.tracks))))
+        rows.insert(5, ("tracks", str(len(report.tracks))))
     console.print(summary_table("toppose video summary", rows))
