@@ -171,24 +171,30 @@ def load_yolo(peers: Path | None) -> tuple[Any, str] | None:
     from ultralytics import YOLO  # optional peer, imported only here
 
     torch.set_num_threads(threads)
-    cv2.setNumThreads(cv2_threads)  # ultralytics turns OpenCV's threads off
+    cv2.setNumThreads(cv2_threads)  # ultralytics turns OpenCV's threads off (run_yolo does so for its own pass)
     return YOLO(str(weights)), str(weights)
 
 
 def run_yolo(model: Any, clip: Path) -> Figures:
     """YOLO11n-pose on every frame of ``clip``, reading and decoding included (a source for the warm-up, a
-    fresh one for the timed pass: a source is read once)."""
-    warm_up_frames = open_source(clip).frames()
-    for frame, _ in zip(warm_up_frames, range(WARM_UP_FRAMES), strict=False):
-        model(frame.image, verbose=False)
-    warm_up_frames.close()
-    with peak_rss() as peak:
-        started = time.perf_counter()
-        frames = 0
-        for frame in open_source(clip).frames():
+    fresh one for the timed pass: a source is read once). OpenCV runs single-threaded meanwhile, as
+    ultralytics sets it on import (``cv2.setNumThreads(0)``); our setups keep OpenCV's default."""
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(0)
+    try:
+        warm_up_frames = open_source(clip).frames()
+        for frame, _ in zip(warm_up_frames, range(WARM_UP_FRAMES), strict=False):
             model(frame.image, verbose=False)
-            frames += 1
-        elapsed = time.perf_counter() - started
+        warm_up_frames.close()
+        with peak_rss() as peak:
+            started = time.perf_counter()
+            frames = 0
+            for frame in open_source(clip).frames():
+                model(frame.image, verbose=False)
+                frames += 1
+            elapsed = time.perf_counter() - started
+    finally:
+        cv2.setNumThreads(cv2_threads)
     return Figures(frames / max(elapsed, 1e-9), frames, elapsed=elapsed, peak_rss_mb=peak())
 
 
