@@ -97,7 +97,9 @@ def test_image_ids_without_ann_follow_sorted_order(
     names = sorted(p.name for p in workspace["small"].iterdir())
     assert {(e["file_name"], e["image_id"]) for e in entries} == {(n, i + 1) for i, n in enumerate(names)}
     assert not (out / "images").exists()
-    assert "1..N in sorted path order" in capsys.readouterr().out  # the rule, in the summary
+    out_text = capsys.readouterr().out
+    assert "1..N in sorted path order" in out_text  # the rule, in the summary
+    assert ", fp32, no flip" in out_text  # the pose network and its arithmetic
 
 
 def test_single_image_input(workspace: dict[str, Path], tmp_path: Path) -> None:
