@@ -142,9 +142,7 @@ class TopDownEstimator:
     def torch_outputs(self, crops_bgr: np.ndarray) -> Outputs:
         """The torch network's outputs for one batch of BGR crops, as float32 arrays."""
         crops = torch.from_numpy(np.ascontiguousarray(crops_bgr)).to(self.device)
-        inputs = network_input(crops, self.cfg.model.channel_order)
-        if self.optimized:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        inputs = network_input(crops, self.cfg.model.channel_order)  # channels-last, as the inference copy
         with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
             out = self.model(inputs)
         return tuple(o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,)))

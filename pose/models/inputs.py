@@ -15,10 +15,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def in_channel_order(crops_bgr: np.ndarray, channel_order: str) -> np.ndarray:
-    """``(..., 3)`` BGR crops in the channel order a network was trained on (``"rgb"`` or ``"bgr"``)."""
+def _check_channel_order(channel_order: str) -> None:
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"unknown channel order {channel_order!r} (choose from {', '.join(CHANNEL_ORDERS)})")
+
+
+def in_channel_order(crops_bgr: np.ndarray, channel_order: str) -> np.ndarray:
+    """``(..., 3)`` BGR crops in the channel order a network was trained on (``"rgb"`` or ``"bgr"``)."""
+    _check_channel_order(channel_order)
     return np.ascontiguousarray(crops_bgr[..., ::-1] if channel_order == "rgb" else crops_bgr)
 
 
@@ -35,8 +39,7 @@ def to_input_tensor(crops_uint8: torch.Tensor) -> torch.Tensor:
 
 def network_input(crops_bgr: torch.Tensor, channel_order: str) -> torch.Tensor:
     """``(B, H, W, 3)`` BGR uint8 crops -> the network's input: its channel order, ImageNet-normalized."""
-    if channel_order not in CHANNEL_ORDERS:
-        raise ValueError(f"unknown channel order {channel_order!r} (choose from {', '.join(CHANNEL_ORDERS)})")
+    _check_channel_order(channel_order)
     return to_input_tensor(crops_bgr.flip(-1) if channel_order == "rgb" else crops_bgr)
 
 
