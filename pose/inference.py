@@ -21,7 +21,7 @@ from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
 from pose import geometry
 from pose.codecs import Outputs, build_codec
-from pose.models.inputs import inference_copy, network_input
+from pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
 from pose.oks import oks_nms
 from pose.precision import AUTOCAST_DTYPES, describe_precision, resolved_precision
 from pose.runtime import OnnxRuntimeNetwork
@@ -96,7 +96,7 @@ class TopDownEstimator:
         elif optimize and cfg.inference.backend == "onnxruntime":
             self.model, self.runtime = model, OnnxRuntimeNetwork(model, cfg)
         elif optimize:
-            self.model = inference_copy(model, self.device)
+            self.model = inference_copy(model, self.device, self.autocast_dtype)
         else:
             self.model = model.to(self.device).eval()
         self.input_size = tuple(cfg.model.input_size)
@@ -141,8 +141,8 @@ class TopDownEstimator:
     @torch.inference_mode()
     def torch_outputs(self, crops_bgr: np.ndarray) -> Outputs:
         """The torch network's outputs for one batch of BGR crops, as float32 arrays."""
-        crops = torch.from_numpy(np.ascontiguousarray(crops_bgr)).to(self.device)
-        inputs = network_input(crops, self.cfg.model.channel_order)  # channels-last, as the inference copy
+        crops = torch.from_numpy(in_channel_order(crops_bgr, self.cfg.model.channel_order)).to(self.device)
+        inputs = to_input_tensor(crops)  # channels-last, as the inference copy
         with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
             out = self.model(inputs)
         return tuple(o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,)))

@@ -13,7 +13,7 @@ from common.schema import NUM_KEYPOINTS
 from pose import precision
 from pose.codecs.heatmap import encode
 from pose.inference import PoseResult, TopDownEstimator, instance_scores
-from pose.models import RTMPose, SimpleBaseline
+from pose.models import RTMPose, SimpleBaseline, build_network
 from pose.models.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_copy, network_input
 
 
@@ -129,6 +129,32 @@ def test_under_autocast_the_head_of_the_inference_copy_stays_float32() -> None:
     assert features.dtype == torch.bfloat16 and x_logits.dtype == torch.float32
     with torch.inference_mode():
         np.testing.assert_allclose(x_logits, model.head(features.float())[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("family", "backbone"),
+    [("rtmpose", "cspnext_t"), ("hrnet", "hrnet_w32"), ("vitpose", "vit_s"), ("simplebaseline", "resnet18")],
+)
+def test_a_bf16_estimator_gives_autocast_s_outputs_bit_for_bit(family: str, backbone: str) -> None:
+    """The estimator's copy holds the autocast layers' weights in bf16 already; its crops are reversed to
+    RGB by OpenCV: neither may change a bit of what bf16 autocast over the fp32 copy gives."""
+    cfg = Config()
+    cfg.model.family, cfg.model.backbone = family, backbone
+    cfg.model.input_size, cfg.model.heatmap_size = (64, 96), (16, 24)
+    cfg.model.num_deconv = 2 if family == "vitpose" else 3
+    cfg.inference.precision = "bf16"
+    torch.manual_seed(0)
+    model = build_network(cfg.model).eval()
+    crops = np.random.default_rng(0).integers(0, 256, (3, 96, 64, 3), dtype=np.uint8)
+    estimator = TopDownEstimator(model, cfg, optimize=True)
+    reference = inference_copy(model, torch.device("cpu"))
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        expected = reference(network_input(torch.from_numpy(crops), "rgb"))
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    outputs = estimator.torch_outputs(crops)
+    assert len(outputs) == len(expected)
+    for got, want in zip(outputs, expected, strict=True):
+        np.testing.assert_array_equal(got, want.float().numpy())
 
 
 @pytest.mark.parametrize(
