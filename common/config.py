@@ -40,6 +40,7 @@ BACKENDS = ("torch", "onnxruntime")  # what runs the pose network, see pose/runt
 DETECTOR_NAMES = (
     "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn",
     "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "ssdlite320_mobilenet_v3_large",
 )  # fmt: skip
 DEVICE_PATTERN = (r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N")
 

@@ -1,4 +1,5 @@
-"""torchvision's COCO R-CNN detectors, reduced to people: score threshold, class-agnostic NMS, top-k.
+"""torchvision's COCO detectors (the R-CNNs and SSDlite), reduced to people: score threshold,
+class-agnostic NMS, top-k.
 
 Weights are the architecture's default torchvision weights (``COCO_V1``), read from the torch hub
 cache (``torch.hub.get_dir()/checkpoints/<file name>``, downloaded there when online), or a local
@@ -70,6 +71,12 @@ ARCHITECTURES: dict[str, Architecture] = {
         True,
         False,
     ),
+    "ssdlite320_mobilenet_v3_large": Architecture(
+        detection.ssdlite320_mobilenet_v3_large,
+        detection.SSDLite320_MobileNet_V3_Large_Weights.COCO_V1,
+        False,
+        False,
+    ),
 }
 
 
@@ -106,15 +113,15 @@ def _load_weights(model: nn.Module, name: str, arch: Architecture, weights: str)
 
 def _drop_mask_branch(model: nn.Module) -> None:
     """Mask R-CNN without its mask head: same boxes, no per-pixel masks computed and pasted."""
-    heads = model.roi_heads
-    if heads.has_mask():
+    heads = getattr(model, "roi_heads", None)
+    if heads is not None and heads.has_mask():
         heads.mask_roi_pool = heads.mask_head = heads.mask_predictor = None
 
 
 def _drop_keypoint_branch(model: nn.Module) -> None:
     """Keypoint R-CNN as a box detector: same boxes, no keypoint head run on each of them."""
-    heads = model.roi_heads
-    if heads.has_keypoint():
+    heads = getattr(model, "roi_heads", None)
+    if heads is not None and heads.has_keypoint():
         heads.keypoint_roi_pool = heads.keypoint_head = heads.keypoint_predictor = None
 
 
@@ -198,5 +205,5 @@ def build_detector(
         _drop_keypoint_branch(model)
     for_inference(model)
     # Dropping low-scoring boxes inside the model gives the same people and skips their keypoint head.
-    model.roi_heads.score_thresh = cfg.score_threshold
+    getattr(model, "roi_heads", model).score_thresh = cfg.score_threshold  # SSD keeps it on the model
     return PersonDetector(model, cfg, target)

@@ -33,6 +33,7 @@ from toppose.pipeline import detections_to_pose_result
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = "fasterrcnn_mobilenet_v3_large_320_fpn"
+SSDLITE = "ssdlite320_mobilenet_v3_large"
 
 
 def fake_output(boxes: list, labels: list, scores: list, keypoints: bool = False) -> dict[str, torch.Tensor]:
@@ -121,19 +122,25 @@ def test_frames_reach_the_network_as_rgb_unit_floats() -> None:
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_every_architecture_builds_with_random_weights(name: str) -> None:
     detector = build_detector(DetectorConfig(name=name, score_threshold=0.3), pretrained=False)
+    assert not detector.model.training
+    if name == SSDLITE:  # one stage: no region heads, the threshold is the model's
+        assert detector.model.score_thresh == 0.3
+        return
     heads = detector.model.roi_heads
     assert heads.score_thresh == 0.3 and not heads.has_mask()
     assert heads.has_keypoint() == (name == "keypointrcnn_resnet50_fpn")
-    assert not detector.model.training
 
 
-@pytest.mark.parametrize("name", ["keypointrcnn_resnet50_fpn", FAST])
+@pytest.mark.parametrize("name", ["keypointrcnn_resnet50_fpn", FAST, SSDLITE])
 def test_random_detector_runs_on_a_small_frame(name: str) -> None:
     torch.manual_seed(0)
     detector = build_detector(DetectorConfig(name=name, score_threshold=0.0, max_people=4), pretrained=False)
     model = detector.model  # keep the random network cheap: small input, few proposals and boxes
-    model.transform.min_size, model.transform.max_size = (96,), 128
-    model.rpn._post_nms_top_n["testing"], model.roi_heads.detections_per_img = 100, 6
+    if name == SSDLITE:  # a fixed 320x320 input; its top 6 boxes
+        model.detections_per_img = 6
+    else:
+        model.transform.min_size, model.transform.max_size = (96,), 128
+        model.rpn._post_nms_top_n["testing"], model.roi_heads.detections_per_img = 100, 6
     frame = np.random.default_rng(0).integers(0, 256, (72, 96, 3), dtype=np.uint8)
     for det in detector.detect_batch([frame, frame[:48]]):
         assert isinstance(det, Detections) and len(det) <= 4
@@ -296,7 +303,16 @@ def test_weights_of_a_detector_trained_from_scratch_load(tmp_path: Path) -> None
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)  # ours has the batch norms folded
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def _random_norm_statistics(norms: list[nn.Module]) -> None:
+    assert norms
+    for norm in norms:
+        norm.running_mean.uniform_(-0.2, 0.2)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.2, 0.2)
+
+
+@pytest.mark.parametrize("name", [name for name in ARCHITECTURES if name != SSDLITE])
 def test_folded_trunk_gives_the_original_detections(name: str) -> None:
     """Batch norms (frozen, and the v2 models' plain ones) folded into the convolutions: no norm is left in
     the trunk, and boxes and scores match the unfolded detector's. Random norm statistics make the fold matter."""
@@ -305,13 +321,7 @@ def test_folded_trunk_gives_the_original_detections(name: str) -> None:
     model.transform.min_size, model.transform.max_size = (96,), 128
     model.rpn._post_nms_top_n["testing"], model.roi_heads.detections_per_img = 50, 6
     model.roi_heads.score_thresh = 0.0
-    norms = [m for m in model.backbone.body.modules() if isinstance(m, folding.NORMS)]
-    assert norms
-    for norm in norms:
-        norm.running_mean.uniform_(-0.2, 0.2)
-        norm.running_var.uniform_(0.5, 2.0)
-        norm.weight.data.uniform_(0.5, 1.5)
-        norm.bias.data.uniform_(-0.2, 0.2)
+    _random_norm_statistics([m for m in model.backbone.body.modules() if isinstance(m, folding.NORMS)])
     original = copy.deepcopy(model)
     folding.for_inference(model)
     assert not [m for m in model.backbone.body.modules() if isinstance(m, folding.NORMS)]
@@ -323,3 +333,34 @@ def test_folded_trunk_gives_the_original_detections(name: str) -> None:
     assert len(theirs["scores"]) > 0
     torch.testing.assert_close(ours["boxes"], theirs["boxes"], rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(ours["scores"], theirs["scores"], rtol=1e-4, atol=1e-5)
+
+
+def test_folded_ssdlite_gives_the_original_head_outputs() -> None:
+    """SSDlite's trunk and head (their blocks are iterated over, so each is traced alone): no norm is left,
+    and the class logits and box offsets of every anchor match the unfolded network's (its random
+    scores tie, so its detections' order would not tell)."""
+    torch.manual_seed(0)
+    model = torchvision_detector.build_model(SSDLITE, pretrained=False)
+    _random_norm_statistics([m for m in model.modules() if isinstance(m, folding.NORMS)])
+    original = copy.deepcopy(model)
+    folding.for_inference(model)
+    assert not [m for m in model.modules() if isinstance(m, folding.NORMS)]
+    images = torch.rand(1, 3, 320, 320)
+    with torch.inference_mode():
+        ours = model.head(list(model.backbone(images).values()))
+        theirs = original.head(list(original.backbone(images).values()))
+    for key in ("cls_logits", "bbox_regression"):
+        assert (ours[key] - theirs[key]).abs().max() <= 1e-5 * theirs[key].abs().max()
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_torchvision_builds_the_published_network_that_ours_is(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchvision's builder, given the default weights (whose download is replaced by our network's state
+    dict), builds the published architecture and loads that state dict strictly: the key names and
+    shapes of ours are the published file's (SSDlite's reduced tail and frozen trunk norms included)."""
+    monkeypatch.setattr(torchvision_detector, "_drop_mask_branch", lambda model: None)  # dropped after loading
+    ours = torchvision_detector.build_model(name, pretrained=False).state_dict()
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: ours)
+    arch = ARCHITECTURES[name]
+    published = arch.builder(weights=arch.weights).state_dict()
+    assert {k: v.shape for k, v in published.items()} == {k: v.shape for k, v in ours.items()}
