@@ -44,6 +44,7 @@ from detector import Detections, PersonDetector, build_detector
 from pose.checkpoints import build_pose_model
 from pose.geometry import warp_crops
 from pose.inference import TopDownEstimator
+from pose.models.prepacked import PackedConv2d
 from toppose.pipeline import TopDownPipeline, detections_to_pose_result
 from toppose.video import pipeline_config, process_video, video_options
 from toppose.video_io import open_source
@@ -92,11 +93,13 @@ def count_flops(fn: Callable[[], object]) -> int:
 def network_conv_gflops(estimator: TopDownEstimator, crops: np.ndarray, repeats: int) -> float:
     """GFLOP/s of the pose network's own convolutions, each run alone on its input at this batch size.
 
-    This is the machine's convolution throughput on exactly the layers the pose stage runs; the pose
-    stage's shortfall from it is everything else (normalization, activations, pooling, data movement).
+    This is the machine's convolution throughput on exactly the layers the pose stage runs (packed ones with
+    the activation fused into them); the pose stage's shortfall from it is everything else (normalization,
+    other activations, pooling, data movement).
     """
     inputs: list[tuple[torch.nn.Module, torch.Tensor]] = []
-    convs = [m for m in estimator.model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    layers = torch.nn.Conv2d | torch.nn.ConvTranspose2d | PackedConv2d
+    convs = [m for m in estimator.model.modules() if isinstance(m, layers)]
     hooks = [m.register_forward_hook(lambda m, args, out: inputs.append((m, args[0]))) for m in convs]
     estimator.network_outputs(crops)
     for hook in hooks:
@@ -312,15 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     reference, reference_label = conv_reference_gflops(args.repeats)
-    estimator = TopDownEstimator(build_pose_model(cfg.model, weights="", device=cfg.inference.device), cfg,
-                                 cfg.inference.device, optimize=True)  # fmt: skip
+    model = build_pose_model(cfg.model, weights="", device=cfg.inference.device)
+    estimator = TopDownEstimator(model, cfg, cfg.inference.device, optimize=True)
     crops = crop_stack(estimator, frames, max(BATCH_SIZES))
     flops_per_crop = count_flops(lambda: estimator.network_outputs(crops[:1]))
     throughput = batch_throughput(estimator, crops, args.repeats)
     conv_rate = network_conv_gflops(estimator, crops[:REFERENCE_BATCH], args.repeats)
     bf16_cfg = copy.deepcopy(cfg)
     bf16_cfg.inference.precision = "bf16"
-    bf16 = TopDownEstimator(estimator.model, bf16_cfg, cfg.inference.device)  # the same optimized copy
+    bf16 = TopDownEstimator(model, bf16_cfg, cfg.inference.device, optimize=True)  # the same weights
     bf16_rate = batch_throughput(bf16, crops, args.repeats, (REFERENCE_BATCH,))[REFERENCE_BATCH]
     detector, detector_weights = build_timing_detector(cfg.detector, cfg.inference.device)
     truth = {frame_key(decode_frame(f)): Detections(f.boxes, np.ones(len(f.boxes))) for f in frames}

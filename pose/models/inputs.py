@@ -10,10 +10,12 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 from common.config import CHANNEL_ORDERS
+from pose.models import prepacked
 
 # ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB statistics).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PACKED_DTYPES = (None, torch.bfloat16)  # autocast dtypes whose copies run packed oneDNN convolutions (None: fp32)
 
 
 def _check_channel_order(channel_order: str) -> None:
@@ -73,7 +75,9 @@ def _cast_autocast_weights(module: nn.Module, dtype: torch.dtype) -> None:
             layer.to(dtype)
 
 
-def inference_copy(model: nn.Module, device: torch.device, autocast_dtype: torch.dtype | None = None) -> nn.Module:
+def inference_copy(
+    model: nn.Module, device: torch.device, autocast_dtype: torch.dtype | None = None, prepack: bool = True
+) -> nn.Module:
     """A copy of ``model`` for inference: batch norms folded into their convolutions, channels-last, and
     for a network made of a ``backbone`` and a ``head`` (the zoo's RTMPose, HRNet, ViTPose), the head
     outside autocast (:class:`Float32Head`).
@@ -81,6 +85,9 @@ def inference_copy(model: nn.Module, device: torch.device, autocast_dtype: torch
     For a copy that runs under autocast to ``autocast_dtype``, the layers autocast casts (outside the
     float32 head) hold their weights in that type already: the same outputs without a cast of every
     weight on every call. Such a copy runs under that autocast only.
+
+    With ``prepack``, on a CPU with oneDNN and in fp32 or bf16, the convolutions run with their weights packed
+    once and the ReLU or SiLU after them fused (:mod:`pose.models.prepacked`).
 
     The outputs equal the eval-mode model's to float rounding; the original is left untouched (a
     later change to its weights does not reach the copy).
@@ -91,6 +98,11 @@ def inference_copy(model: nn.Module, device: torch.device, autocast_dtype: torch
     else:
         fused = fuse(model)
     fused = fused.to(device=device, memory_format=torch.channels_last).eval()
+    trunk = fused.backbone if isinstance(fused, Float32Head) else fused
     if autocast_dtype is not None:
-        _cast_autocast_weights(fused.backbone if isinstance(fused, Float32Head) else fused, autocast_dtype)
+        _cast_autocast_weights(trunk, autocast_dtype)
+    if prepack and prepacked.available(device) and autocast_dtype in PACKED_DTYPES:
+        prepacked.pack_convolutions(trunk, autocast_dtype or torch.float32)
+        if isinstance(fused, Float32Head):
+            prepacked.pack_convolutions(fused.head, torch.float32)
     return fused
