@@ -32,6 +32,7 @@ from eval.crowd_benchmark import setup_config
 from pose.checkpoints import build_pose_model
 from pose.codecs import Outputs
 from pose.inference import TopDownEstimator
+from pose.models.inputs import inference_copy
 from pose.options import positive_int
 from pose.runtime import cache_path, ort_session
 
@@ -71,7 +72,9 @@ def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[
         how: dict[str, object] = {"options": {"freezing": True}} if freezing else {"mode": mode}
         for precision in ("fp32", "bf16") if freezing else ("fp32",):
             estimator = TopDownEstimator(model, with_inference(fp32, precision=precision), optimize=True)
-            estimator.model = torch.compile(estimator.model, **how)
+            # inductor packs the weights itself: it compiles the copy without the packed convolutions
+            plain = inference_copy(model, estimator.device, estimator.autocast_dtype, prepack=False)
+            estimator.model = torch.compile(plain, **how)
             variants[f"torch.compile {mode}" + (", bf16 autocast" if precision == "bf16" else "")] = estimator
     return {label: estimator.network_outputs for label, estimator in variants.items()}
 
