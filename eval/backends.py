@@ -59,6 +59,10 @@ def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[
         "torch bf16 autocast": TopDownEstimator(model, with_inference(fp32, precision="bf16"), optimize=True),
         "onnxruntime fp32": TopDownEstimator(model, with_inference(fp32, backend="onnxruntime"), optimize=True),
     }
+    for precision in ("fp32", "bf16"):  # torch's own convolution layers, their weights reordered at every call
+        estimator = TopDownEstimator(model, with_inference(fp32, precision=precision), optimize=True)
+        estimator.model = inference_copy(model, estimator.device, estimator.autocast_dtype, prepack=False)
+        variants[f"torch {precision}{' autocast' * (precision == 'bf16')}, convolutions not packed"] = estimator
     graph, threads = cache_path(model, fp32), torch.get_num_threads()
     others = {f"onnxruntime fp32, optimization {level}": (level, threads) for level in ("extended", "basic")}
     if threads > 1:

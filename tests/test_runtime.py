@@ -289,6 +289,7 @@ def test_backends_benchmark_compares_the_variants(tiny: dict[str, Path], capsys:
     assert all(rate > 0 for rate, _ in figures.values())
     assert all(figures[label][1] < 1e-4 for label in figures if label.startswith("onnxruntime"))
     assert figures["torch bf16 autocast"][1] > 1e-4  # bf16 is not fp32
+    assert figures["torch fp32, convolutions not packed"][1] < 1e-5  # packing changes no more than float rounding
     assert backends.main(["--setups", str(tiny["config"]), "--batches", "2", "--repeats", "1"]) == 0
     assert "onnxruntime fp32, optimization basic" in capsys.readouterr().out
 
