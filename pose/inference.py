@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.allocator import keep_freed_memory
 from common.config import PRECISION_NAMES, Config
 from common.errors import UserError
 from common.schema import NUM_KEYPOINTS
@@ -90,6 +91,8 @@ class TopDownEstimator:
         self.precision = resolved_precision(cfg.inference)  # "auto" resolved for this machine
         self.autocast_dtype = AUTOCAST_DTYPES[self.precision]
         self.optimized = optimize and model is not None
+        if self.optimized and self.device.type == "cpu":
+            keep_freed_memory()  # process-wide: the network's activations stay mapped between calls
         self.runtime: OnnxRuntimeNetwork | None = None
         if model is None:
             self.model = None
