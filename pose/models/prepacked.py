@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import fx, nn
-from torch.utils.flop_counter import conv_flop_count, register_flop_formula
+from torch.utils.flop_counter import conv_flop_count, flop_registry, register_flop_formula
 
 ACTIVATIONS = {nn.ReLU: "relu", nn.SiLU: "swish"}  # activation module -> oneDNN post-op
 
@@ -35,7 +35,7 @@ def packable(module: nn.Module) -> bool:
     return type(module) is nn.Conv2d and module.padding_mode == "zeros" and not isinstance(module.padding, str)
 
 
-if available(torch.device("cpu")):
+if available(torch.device("cpu")) and torch.ops.mkldnn._convolution_pointwise not in flop_registry:
 
     @register_flop_formula(torch.ops.mkldnn._convolution_pointwise)
     def _packed_convolution_flops(x_shape: list[int], w_shape: list[int], *args: object, out_shape: list[int],
