@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from common.config import Config
 from pose.models import build_network, prepacked
@@ -70,3 +71,14 @@ def test_rtmpose_s_fused_silu_brings_bf16_features_nearer_fp32_than_autocast() -
     autocast_error = (autocast - reference).abs().mean().item()
     packed_error = (packed - reference).abs().mean().item()
     assert 0 < packed_error < autocast_error
+
+
+def test_flop_counting_counts_a_packed_convolution_as_the_convolution() -> None:
+    model = small_network("rtmpose", "cspnext_t")
+    images = torch.randn(2, 3, 96, 64)
+    counts = []
+    for prepack in (False, True):
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            inference_copy(model, CPU, prepack=prepack)(images)
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0
