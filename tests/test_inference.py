@@ -146,16 +146,17 @@ def test_a_bf16_estimator_gives_autocast_s_outputs_bit_for_bit(family: str, back
     cfg.inference.precision = "bf16"
     torch.manual_seed(0)
     model = build_network(cfg.model).eval()
-    crops = np.random.default_rng(0).integers(0, 256, (3, 96, 64, 3), dtype=np.uint8)
     estimator = TopDownEstimator(model, cfg, optimize=True)
     reference = inference_copy(model, torch.device("cpu"), prepack=False)
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
-        expected = reference(network_input(torch.from_numpy(crops), "rgb"))
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    outputs = estimator.torch_outputs(crops)
-    assert len(outputs) == len(expected)
-    for got, want in zip(outputs, expected, strict=True):
-        np.testing.assert_array_equal(got, want.float().numpy())
+    for count in (3, 1):  # one crop and several run differently packed weights
+        crops = np.random.default_rng(count).integers(0, 256, (count, 96, 64, 3), dtype=np.uint8)
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+            expected = reference(network_input(torch.from_numpy(crops), "rgb"))
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        outputs = estimator.torch_outputs(crops)
+        assert len(outputs) == len(expected)
+        for got, want in zip(outputs, expected, strict=True):
+            np.testing.assert_array_equal(got, want.float().numpy())
 
 
 @pytest.mark.parametrize(
