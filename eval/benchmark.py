@@ -45,6 +45,7 @@ from pose.checkpoints import build_pose_model
 from pose.geometry import warp_crops
 from pose.inference import TopDownEstimator
 from pose.models.prepacked import PackedConv2d
+from pose.precision import describe_precision
 from toppose.pipeline import TopDownPipeline, detections_to_pose_result
 from toppose.video import pipeline_config, process_video, video_options
 from toppose.video_io import open_source
@@ -340,14 +341,15 @@ def main(argv: list[str] | None = None) -> int:
            (f"Keypoint R-CNN end to end ({rcnn_weights})", f"{rcnn_ms:.1f}")],
     ))  # fmt: skip
     gflops = flops_per_crop / 1e9
+    arithmetic = describe_precision(cfg.inference)  # the setup's: fp32 unless it names another
     console.print(summary_table(
         f"pose network {cfg.model.backbone} {cfg.model.input_size[0]}x{cfg.model.input_size[1]}: "
-        f"{gflops:.2f} GFLOP per crop (fp32)",
+        f"{gflops:.2f} GFLOP per crop ({arithmetic})",
         [(f"batch {size}", f"{rate:.1f} crops/s, {rate * gflops:.0f} GFLOP/s") for size, rate in throughput.items()]
         + [(f"its convolutions alone, batch {REFERENCE_BATCH}", f"{conv_rate:.0f} GFLOP/s"),
            (f"best 3x3 convolution, batch {REFERENCE_BATCH}", f"{reference:.0f} GFLOP/s ({reference_label})"),
            (f"batch {REFERENCE_BATCH}, bf16 autocast",
-            f"{bf16_rate:.1f} crops/s ({bf16_rate / throughput[REFERENCE_BATCH]:.2f}x fp32)")],
+            f"{bf16_rate:.1f} crops/s ({bf16_rate / throughput[REFERENCE_BATCH]:.2f}x {arithmetic})")],
     ))  # fmt: skip
     ratio = throughput[8] * gflops / conv_rate
     console.print(
