@@ -49,6 +49,14 @@ def with_inference(cfg: Config, **settings: object) -> Config:
     return changed
 
 
+def unpacked_estimator(model: torch.nn.Module, cfg: Config) -> TopDownEstimator:
+    """An estimator of ``model`` under ``cfg`` whose copy runs torch's own convolution layers, not packed ones
+    (their weights reordered at every call; inductor packs its own)."""
+    estimator = TopDownEstimator(model, cfg, optimize=True)
+    estimator.model = inference_copy(model, estimator.device, estimator.autocast_dtype, prepack=False)
+    return estimator
+
+
 def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[[np.ndarray], Outputs]]:
     """Label -> the network outputs of a batch of crops, for every variant of the setup ``cfg`` (random weights)."""
     torch.manual_seed(0)
@@ -59,10 +67,9 @@ def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[
         "torch bf16 autocast": TopDownEstimator(model, with_inference(fp32, precision="bf16"), optimize=True),
         "onnxruntime fp32": TopDownEstimator(model, with_inference(fp32, backend="onnxruntime"), optimize=True),
     }
-    for precision in ("fp32", "bf16"):  # torch's own convolution layers, their weights reordered at every call
-        estimator = TopDownEstimator(model, with_inference(fp32, precision=precision), optimize=True)
-        estimator.model = inference_copy(model, estimator.device, estimator.autocast_dtype, prepack=False)
-        variants[f"torch {precision}{' autocast' * (precision == 'bf16')}, convolutions not packed"] = estimator
+    for precision in ("fp32", "bf16"):
+        label = f"torch {precision}{' autocast' * (precision == 'bf16')}, convolutions not packed"
+        variants[label] = unpacked_estimator(model, with_inference(fp32, precision=precision))
     graph, threads = cache_path(model, fp32), torch.get_num_threads()
     others = {f"onnxruntime fp32, optimization {level}": (level, threads) for level in ("extended", "basic")}
     if threads > 1:
@@ -75,10 +82,8 @@ def build_variants(cfg: Config, compile_modes: list[str]) -> dict[str, Callable[
         freezing = mode == "freezing"
         how: dict[str, object] = {"options": {"freezing": True}} if freezing else {"mode": mode}
         for precision in ("fp32", "bf16") if freezing else ("fp32",):
-            estimator = TopDownEstimator(model, with_inference(fp32, precision=precision), optimize=True)
-            # inductor packs the weights itself: it compiles the copy without the packed convolutions
-            plain = inference_copy(model, estimator.device, estimator.autocast_dtype, prepack=False)
-            estimator.model = torch.compile(plain, **how)
+            estimator = unpacked_estimator(model, with_inference(fp32, precision=precision))
+            estimator.model = torch.compile(estimator.model, **how)
             variants[f"torch.compile {mode}" + (", bf16 autocast" if precision == "bf16" else "")] = estimator
     return {label: estimator.network_outputs for label, estimator in variants.items()}
 
