@@ -22,19 +22,19 @@ from typing import Any
 import cv2
 import numpy as np
 from rich.console import Console
+from toppose.common.atomic import atomic_path, check_writable_folder, write_json
+from toppose.common.config import Config
+from toppose.common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
+from toppose.common.errors import EXIT_INTERRUPTED, UserError, run_cli
+from toppose.common.images import is_image_path, list_files, read_image
+from toppose.common.interrupts import terminate_as_interrupt
+from toppose.common.jsonio import read_json
+from toppose.common.numbers import finite_or_none
+from toppose.detector.boxes_file import boxes_outside, load_boxes
+from toppose.pose.inference import PoseResult
+from toppose.pose.options import add_model_arguments, config_from_args
+from toppose.pose.results import resumable_entries, to_coco_entries
 
-from common.atomic import atomic_path, check_writable_folder, write_json
-from common.config import Config
-from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
-from common.errors import EXIT_INTERRUPTED, UserError, run_cli
-from common.images import is_image_path, list_files, read_image
-from common.interrupts import terminate_as_interrupt
-from common.jsonio import read_json
-from common.numbers import finite_or_none
-from detector.boxes_file import boxes_outside, load_boxes
-from pose.inference import PoseResult
-from pose.options import add_model_arguments, config_from_args
-from pose.results import resumable_entries, to_coco_entries
 from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.video import add_video_arguments, is_video_input, run_video
 from toppose.video_io import is_camera_index

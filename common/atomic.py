@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError
+from toppose.common.errors import UserError
 
 
 def _current_umask() -> int:

@@ -9,8 +9,7 @@ from typing import Any
 
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-
-from common.errors import UserError
+from toppose.common.errors import UserError
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 

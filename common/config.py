@@ -15,12 +15,14 @@ import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from common.errors import ConfigError
+from toppose.common.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# The packaged configs (package data of toppose.configs), found the same way in a wheel and in a checkout.
+CONFIG_DIR = Path(str(files("toppose.configs")))
 DEFAULT_CONFIG = CONFIG_DIR / "rtmpose_m_256x192.toml"
 
 # The names a config may use; each pose/models module builds its own (a test checks they agree).

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from common.errors import UserError
+from toppose.common.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError
+from toppose.common.errors import UserError
 
 
 def read_json(path: str | Path, what: str) -> Any:

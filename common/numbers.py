@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from common.schema import NUM_KEYPOINTS
+from toppose.common.schema import NUM_KEYPOINTS
 
 MAX_COORDINATE = 1e6  # pixels: far beyond any image, far below where box arithmetic overflows
 

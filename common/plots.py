@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from common.atomic import atomic_path
-from common.errors import MissingExtraError
+from toppose.common.atomic import atomic_path
+from toppose.common.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

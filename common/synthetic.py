@@ -14,9 +14,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from common.atomic import atomic_path, write_json
-from common.schema import COCO_PERSON_CATEGORY, NUM_KEYPOINTS, SKELETON
+from toppose.common.atomic import atomic_path, write_json
+from toppose.common.schema import COCO_PERSON_CATEGORY, NUM_KEYPOINTS, SKELETON
 
 # A standing person facing the camera, in units of body height, origin at the hip centre, y down.
 # The person's left side is on the image's right.

@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from toppose.common.console import error_console, warn
+from toppose.common.errors import MissingWeightsError, UserError
 from torch import nn
-
-from common.console import error_console, warn
-from common.errors import MissingWeightsError, UserError
 
 SHOWN_KEYS = 3  # how many offending keys an error message lists
 # Plain-data numpy globals that training frameworks leave in checkpoint metadata (a best score saved as

@@ -1,8 +1,8 @@
 """Person detection: torchvision COCO detectors reduced to people, or boxes read from a COCO results file."""
 
-from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
-from detector.detections import Detections
-from detector.torchvision_detector import (
+from toppose.detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
+from toppose.detector.detections import Detections
+from toppose.detector.torchvision_detector import (
     ARCHITECTURES,
     PersonDetector,
     build_detector,

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from common.errors import UserError
-from common.jsonio import read_json
-from common.numbers import MAX_COORDINATE, is_coordinate, is_number
-from common.schema import PERSON_CATEGORY_ID
-from detector.detections import Detections
+from toppose.common.errors import UserError
+from toppose.common.jsonio import read_json
+from toppose.common.numbers import MAX_COORDINATE, is_coordinate, is_number
+from toppose.common.schema import PERSON_CATEGORY_ID
+from toppose.detector.detections import Detections
 
 
 class BoxesByImage(dict[int, Detections]):

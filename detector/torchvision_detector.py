@@ -19,16 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from toppose.common.config import DetectorConfig
+from toppose.common.errors import UserError
+from toppose.common.schema import PERSON_CATEGORY_ID
+from toppose.common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
+from toppose.detector.detections import Detections, sigmoid
+from toppose.detector.folding import for_inference
 from torch import nn
 from torchvision.models import WeightsEnum, detection
 from torchvision.ops import FrozenBatchNorm2d, nms
-
-from common.config import DetectorConfig
-from common.errors import UserError
-from common.schema import PERSON_CATEGORY_ID
-from common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
-from detector.detections import Detections, sigmoid
-from detector.folding import for_inference
 
 DetectorOutput = Mapping[str, torch.Tensor]  # one image of a torchvision detector's output list
 

@@ -20,21 +20,21 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
+from toppose.common.atomic import check_writable_folder, write_json
+from toppose.common.coco import METRIC_NAMES, evaluate_keypoints, load_coco, selected_image_ids
+from toppose.common.config import Config
+from toppose.common.console import error_console, stage_rows, summary_table, warn
+from toppose.common.errors import UserError, run_cli
+from toppose.common.numbers import finite_or_none, is_number
+from toppose.detector.boxes_file import load_boxes
+from toppose.detector.detections import Detections
+from toppose.eval.oracle import SimulatedNetwork, keypoints_outside_crops, oracle_poses
+from toppose.pose.annotations import ground_truth_people, predict_images
+from toppose.pose.geometry import CONVENTIONS
+from toppose.pose.inference import PoseResult, StageTimer, TopDownEstimator
+from toppose.pose.options import add_model_arguments, config_from_args, positive_int
+from toppose.pose.results import load_results
 
-from common.atomic import check_writable_folder, write_json
-from common.coco import METRIC_NAMES, evaluate_keypoints, load_coco, selected_image_ids
-from common.config import Config
-from common.console import error_console, stage_rows, summary_table, warn
-from common.errors import UserError, run_cli
-from common.numbers import finite_or_none, is_number
-from detector.boxes_file import load_boxes
-from detector.detections import Detections
-from eval.oracle import SimulatedNetwork, keypoints_outside_crops, oracle_poses
-from pose.annotations import ground_truth_people, predict_images
-from pose.geometry import CONVENTIONS
-from pose.inference import PoseResult, StageTimer, TopDownEstimator
-from pose.options import add_model_arguments, config_from_args, positive_int
-from pose.results import load_results
 from toppose.pipeline import TopDownPipeline, build_pipeline
 
 LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted

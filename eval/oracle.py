@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from common.schema import FLIP_INDEX, NUM_KEYPOINTS
-from pose import geometry
-from pose.annotations import GroundTruthPeople
-from pose.codecs import Outputs
-from pose.inference import NetworkFn, PoseResult, TopDownEstimator
+from toppose.common.schema import FLIP_INDEX, NUM_KEYPOINTS
+from toppose.pose import geometry
+from toppose.pose.annotations import GroundTruthPeople
+from toppose.pose.codecs import Outputs
+from toppose.pose.inference import NetworkFn, PoseResult, TopDownEstimator
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
-
-from common.console import progress_bar
-from common.errors import UserError
-from common.images import read_image
-from common.schema import NUM_KEYPOINTS
-from pose.inference import PoseResult, StageTimer
-from pose.results import to_coco_entries
+from toppose.common.console import progress_bar
+from toppose.common.errors import UserError
+from toppose.common.images import read_image
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.inference import PoseResult, StageTimer
+from toppose.pose.results import to_coco_entries
 
 # (frame BGR, image id) -> the poses of that image.
 Predictor = Callable[[np.ndarray, int], PoseResult]

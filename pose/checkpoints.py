@@ -21,13 +21,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from toppose.common.config import ModelConfig
+from toppose.common.errors import UserError
+from toppose.common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
+from toppose.pose.models import FAMILY_NAMES, build_network, family_of_keys
+from toppose.pose.registry import REGISTRY
 from torch import nn
-
-from common.config import ModelConfig
-from common.errors import UserError
-from common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
-from pose.models import FAMILY_NAMES, build_network, family_of_keys
-from pose.registry import REGISTRY
 
 # Checkpoint-key prefixes of the public layouts, removed to reach SimpleBaseline's own module names.
 KEY_PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-
-from common.schema import SKELETON
-from pose.inference import PoseResult
+from toppose.common.schema import SKELETON
+from toppose.pose.inference import PoseResult
 
 Colour = tuple[int, int, int]  # BGR
 

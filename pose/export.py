@@ -22,16 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-
-from common.atomic import write_bytes
-from common.config import Config
-from common.console import summary_table
-from common.errors import UserError, run_cli
-from pose.checkpoints import build_pose_model
-from pose.inference import TopDownEstimator
-from pose.onnx_export import INPUT_NAME, OUTPUT_NAMES, export_onnx
-from pose.options import add_model_arguments, config_from_args, positive_float
-from pose.runtime import ort_session, require_onnx
+from toppose.common.atomic import write_bytes
+from toppose.common.config import Config
+from toppose.common.console import summary_table
+from toppose.common.errors import UserError, run_cli
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.onnx_export import INPUT_NAME, OUTPUT_NAMES, export_onnx
+from toppose.pose.options import add_model_arguments, config_from_args, positive_float
+from toppose.pose.runtime import ort_session, require_onnx
 
 CHECK_BATCHES = (1, 3)  # batch sizes the check runs: neither is the traced one (2), so the batch axis is tested
 

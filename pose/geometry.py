@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from common.config import CONVENTIONS  # re-exported: the names configs are checked against
+from toppose.common.config import CONVENTIONS  # re-exported: the names configs are checked against
 
 ArrayLike = np.ndarray
 

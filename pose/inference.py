@@ -14,18 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from toppose.common.allocator import keep_freed_memory
+from toppose.common.config import PRECISION_NAMES, Config
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose import geometry
+from toppose.pose.codecs import Outputs, build_codec
+from toppose.pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
+from toppose.pose.oks import oks_nms
+from toppose.pose.precision import AUTOCAST_DTYPES, describe_precision, resolved_precision
+from toppose.pose.runtime import OnnxRuntimeNetwork
 from torch import nn
-
-from common.allocator import keep_freed_memory
-from common.config import PRECISION_NAMES, Config
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from pose import geometry
-from pose.codecs import Outputs, build_codec
-from pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
-from pose.oks import oks_nms
-from pose.precision import AUTOCAST_DTYPES, describe_precision, resolved_precision
-from pose.runtime import OnnxRuntimeNetwork
 
 # (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
 # -> the network's outputs (heatmaps (N, K, h, w), or SimCC x and y vectors); see TopDownEstimator.estimate.

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from common.schema import OKS_SIGMAS
+from toppose.common.schema import OKS_SIGMAS
 
 
 def oks(

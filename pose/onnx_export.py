@@ -13,11 +13,10 @@ exporter (it needs the ``onnx`` and ``onnxscript`` packages).
 from __future__ import annotations
 
 import torch
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.pose.models.inputs import network_input
 from torch import nn
-
-from common.config import Config
-from common.errors import UserError
-from pose.models.inputs import network_input
 
 INPUT_NAME = "crops"
 OUTPUT_NAMES = {"heatmap": ("heatmaps",), "simcc": ("simcc_x", "simcc_y")}

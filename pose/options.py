@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from common.config import (
+from toppose.common.config import (
     BACKENDS,
     CHANNEL_ORDERS,
     CONFIG_DIR,
@@ -21,9 +21,9 @@ from common.config import (
     load_config,
     override,
 )
-from common.errors import ConfigError
-from pose.setup import apply_weights_setup, explicit_fields
-from pose.training.config import TrainingConfig
+from toppose.common.errors import ConfigError
+from toppose.pose.setup import apply_weights_setup, explicit_fields
+from toppose.pose.training.config import TrainingConfig
 
 # Named setups users pick by intent (``--setup NAME``: configs/setup_NAME.toml); see README "Real time on a CPU".
 SETUPS = ("fast", "balanced", "accurate")

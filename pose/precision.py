@@ -9,8 +9,7 @@ on a GPU, or on another CPU it runs fp32.
 from __future__ import annotations
 
 import torch
-
-from common.config import InferenceConfig
+from toppose.common.config import InferenceConfig
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype of each precision
 

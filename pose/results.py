@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from common.errors import UserError
-from common.jsonio import read_json
-from common.numbers import MAX_COORDINATE, is_coordinate, is_number, keypoints_problem
-from common.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
-from pose.inference import PoseResult
+from toppose.common.errors import UserError
+from toppose.common.jsonio import read_json
+from toppose.common.numbers import MAX_COORDINATE, is_coordinate, is_number, keypoints_problem
+from toppose.common.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
+from toppose.pose.inference import PoseResult
 
 REQUIRED_FIELDS = ("image_id", "category_id", "keypoints", "score")
 

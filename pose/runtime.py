@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from toppose.common.atomic import write_bytes
+from toppose.common.config import Config
+from toppose.common.console import error_console, warn
+from toppose.common.errors import UserError
+from toppose.pose.onnx_export import INPUT_NAME, export_onnx, metadata
+from toppose.pose.precision import resolved_precision
 from torch import nn
-
-from common.atomic import write_bytes
-from common.config import Config
-from common.console import error_console, warn
-from common.errors import UserError
-from pose.onnx_export import INPUT_NAME, export_onnx, metadata
-from pose.precision import resolved_precision
 
 ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 INSTALL_COMMAND = "python -m pip install onnxruntime onnx onnxscript"  # the extra toppose[onnx]

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config import Config, override, read_toml
-from common.errors import UserError
-from common.weights import read_checkpoint
-from pose.checkpoints import resolve_local_weights
-from pose.registry import REGISTRY
+from toppose.common.config import Config, override, read_toml
+from toppose.common.errors import UserError
+from toppose.common.weights import read_checkpoint
+from toppose.pose.checkpoints import resolve_local_weights
+from toppose.pose.registry import REGISTRY
 
 # Fields a file may record that decide whether its weights fit: a contradiction is an error.
 ARCHITECTURE_FIELDS = (

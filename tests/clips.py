@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from toppose.pose.models.simplebaseline import SimpleBaseline
+from toppose.pose.options import CONFIG_DIR
 
-from pose.models.simplebaseline import SimpleBaseline
-from pose.options import CONFIG_DIR
-from tracking.sequences import make_sequence, render_frames
+from benchmarks.sequences import make_sequence, render_frames
 
 SMALL_NETWORK = (
     ("input_size = [192, 256]", "input_size = [64, 96]"),

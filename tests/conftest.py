@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from common.synthetic import make_dataset
+from toppose.common.synthetic import make_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 

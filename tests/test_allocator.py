@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc
 SCRIPT = """
 import resource, sys
 import numpy as np
-from common.allocator import keep_freed_memory
+from toppose.common.allocator import keep_freed_memory
 
 def faults():
     def round_():
@@ -41,7 +41,7 @@ def run_script(env: dict[str, str]) -> tuple[int, bool, int]:
 
 
 def clean_environment() -> dict[str, str]:
-    from common.allocator import USER_SETTINGS
+    from toppose.common.allocator import USER_SETTINGS
 
     return {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from toppose.common.errors import UserError
+from toppose.common.schema import KEYPOINT_NAMES
+from toppose.detector.boxes_file import load_boxes
+from toppose.pose.results import load_results
 
 import run
-from common.errors import UserError
-from common.schema import KEYPOINT_NAMES
-from detector.boxes_file import load_boxes
-from pose.results import load_results
 from tests.clips import make_clip
 from toppose import Person, PoseEstimator
 from toppose.pipeline import TopDownPipeline

@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-
-import common.atomic
-from common.atomic import atomic_path, check_writable_folder, write_json
-from common.errors import UserError
+import toppose.common.atomic
+from toppose.common.atomic import atomic_path, check_writable_folder, write_json
+from toppose.common.errors import UserError
 
 
 def test_write_json_replaces(tmp_path: Path) -> None:
@@ -62,7 +61,7 @@ def test_output_folder_checked_without_being_made(tmp_path: Path, monkeypatch: p
     for bad, message in [(tmp_path / "file", "not a folder"), (tmp_path / "file" / "out", "is a file")]:
         with pytest.raises(UserError, match=message):
             check_writable_folder(bad)
-    monkeypatch.setattr(common.atomic.os, "access", lambda path, mode: False)  # as a read-only mount answers
+    monkeypatch.setattr(toppose.common.atomic.os, "access", lambda path, mode: False)  # as a read-only mount answers
     with pytest.raises(UserError, match=f"{tmp_path} is not writable"):
         check_writable_folder(tmp_path / "new")
     check_writable_folder(tmp_path)  # an existing folder: a file is written and removed

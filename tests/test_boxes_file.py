@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from common.errors import UserError
-from detector import Detections, boxes_outside, load_boxes
+from toppose.common.errors import UserError
+from toppose.detector import Detections, boxes_outside, load_boxes
 
 
 def _write(tmp_path: Path, content: object) -> Path:

@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toppose.common.config import Config, ModelConfig
+from toppose.common.errors import UserError, run_cli
+from toppose.common.weights import read_checkpoint
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.models import SimpleBaseline
+from toppose.pose.results import load_results
+from toppose.pose.setup import apply_weights_setup, describe_checkpoint
+from toppose.pose.training.config import TrainingConfig
 from torch import nn
 
 import run
-from common.config import Config, ModelConfig
-from common.errors import UserError, run_cli
-from common.weights import read_checkpoint
-from pose.checkpoints import build_pose_model
-from pose.inference import TopDownEstimator
-from pose.models import SimpleBaseline
-from pose.results import load_results
-from pose.setup import apply_weights_setup, describe_checkpoint
-from pose.training.config import TrainingConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = ModelConfig(backbone="resnet18", weights="")
@@ -238,7 +238,7 @@ def test_registry_entries_set_their_setup_without_downloading() -> None:
 def test_run_and_eval_take_the_setup_from_our_checkpoint(
     reference_state: dict, synthetic_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from eval.coco import main as eval_main
+    from toppose.eval.coco import main as eval_main
 
     checkpoint = tmp_path / "best.pth"
     _training_checkpoint(checkpoint, reference_state, _resnet18_training_config())

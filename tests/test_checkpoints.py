@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from common.config import ModelConfig
-from common.errors import EXIT_MISSING_WEIGHTS, MissingWeightsError, UserError
-from common.weights import fetch_checkpoint, hub_checkpoint_path
-from pose import checkpoints
-from pose.checkpoints import build_pose_model
-from pose.models import FAMILIES, SimpleBaseline
-from pose.registry import REGISTRY
+from toppose.common.config import ModelConfig
+from toppose.common.errors import EXIT_MISSING_WEIGHTS, MissingWeightsError, UserError
+from toppose.common.weights import fetch_checkpoint, hub_checkpoint_path
+from toppose.pose import checkpoints
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.models import FAMILIES, SimpleBaseline
+from toppose.pose.registry import REGISTRY
 
 CFG = ModelConfig(backbone="resnet18", weights="")
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from common.schema import FLIP_INDEX, FLIP_PAIRS, NUM_KEYPOINTS
-from pose.codecs import heatmap as codec
-from pose.geometry import flip_crop_points
+from toppose.common.schema import FLIP_INDEX, FLIP_PAIRS, NUM_KEYPOINTS
+from toppose.pose.codecs import heatmap as codec
+from toppose.pose.geometry import flip_crop_points
 
 SIZE = (48, 64)  # heatmap (width, height)
 

@@ -12,15 +12,23 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toppose.common.config import (
+    CONFIG_DIR,
+    DETECTOR_NAMES,
+    PRECISION_NAMES,
+    Config,
+    config_from_dict,
+    load_config,
+    override,
+)
+from toppose.common.errors import ConfigError, run_cli
+from toppose.detector import ARCHITECTURES
+from toppose.pose.options import config_from_args
+from toppose.pose.precision import AUTOCAST_DTYPES
+from toppose.pose.training.cli import apply_overrides
+from toppose.pose.training.config import TrainingConfig
 
 import run
-from common.config import CONFIG_DIR, DETECTOR_NAMES, PRECISION_NAMES, Config, config_from_dict, load_config, override
-from common.errors import ConfigError, run_cli
-from detector import ARCHITECTURES
-from pose.options import config_from_args
-from pose.precision import AUTOCAST_DTYPES
-from pose.training.cli import apply_overrides
-from pose.training.config import TrainingConfig
 
 
 def test_default_config_loads() -> None:

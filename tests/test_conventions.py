@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-
-from common.coco import load_coco
-from common.config import Config
-from eval.oracle import SimulatedNetwork, oracle_poses
-from pose.annotations import ground_truth_people
-from pose.geometry import CONVENTIONS, to_normalized
-from pose.inference import TopDownEstimator
-from pose.registry import REGISTRY
-from pose.setup import apply_weights_setup
+from toppose.common.coco import load_coco
+from toppose.common.config import Config
+from toppose.eval.oracle import SimulatedNetwork, oracle_poses
+from toppose.pose.annotations import ground_truth_people
+from toppose.pose.geometry import CONVENTIONS, to_normalized
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.registry import REGISTRY
+from toppose.pose.setup import apply_weights_setup
 
 COCO_VAL = Path("annotations") / "person_keypoints_val2017.json"
 INNER = 0.45  # keypoints this far from the crop centre (normalized) are well inside every heatmap

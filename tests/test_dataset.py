@@ -10,20 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from common.config import Config
-from common.errors import UserError
-from common.images import read_image
-from common.schema import FLIP_INDEX
-from common.synthetic import JOINT_COLOURS
-from pose import geometry
-from pose.codecs import HeatmapCodec, SimCCCodec
-from pose.codecs import heatmap as codec
-from pose.geometry import CONVENTIONS
-from pose.inference import TopDownEstimator
-from pose.training.augment import Augmentation, CropSpec, half_body_region, make_example, sample_augmentation
-from pose.training.config import AugmentConfig
-from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.common.images import read_image
+from toppose.common.schema import FLIP_INDEX
+from toppose.common.synthetic import JOINT_COLOURS
+from toppose.pose import geometry
+from toppose.pose.codecs import HeatmapCodec, SimCCCodec
+from toppose.pose.codecs import heatmap as codec
+from toppose.pose.geometry import CONVENTIONS
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.training.augment import Augmentation, CropSpec, half_body_region, make_example, sample_augmentation
+from toppose.pose.training.config import AugmentConfig
+from toppose.pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
 
 SPEC = CropSpec(input_size=(96, 128), codec=HeatmapCodec((24, 32), sigma=2.0, blur_kernel=1), padding=1.25)
 HEATMAP_SIZE = SPEC.codec.heatmap_size

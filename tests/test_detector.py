@@ -13,12 +13,9 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from torch import nn
-from torchvision.models import WeightsEnum
-
-from common.config import DetectorConfig
-from common.errors import MissingWeightsError, UserError
-from detector import (
+from toppose.common.config import DetectorConfig
+from toppose.common.errors import MissingWeightsError, UserError
+from toppose.detector import (
     ARCHITECTURES,
     Detections,
     PersonDetector,
@@ -28,7 +25,10 @@ from detector import (
     person_detections,
     torchvision_detector,
 )
-from pose.inference import instance_scores
+from toppose.pose.inference import instance_scores
+from torch import nn
+from torchvision.models import WeightsEnum
+
 from toppose.pipeline import detections_to_pose_result
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pose import geometry
+from toppose.pose import geometry
 
 coords = st.floats(-200.0, 1200.0, allow_nan=False)
 lengths = st.floats(4.0, 600.0, allow_nan=False)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose import precision
+from toppose.pose.codecs.heatmap import encode
+from toppose.pose.inference import PoseResult, TopDownEstimator, instance_scores
+from toppose.pose.models import RTMPose, SimpleBaseline, build_network
+from toppose.pose.models.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_copy, network_input
 from torch import nn
-
-from common.config import Config
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from pose import precision
-from pose.codecs.heatmap import encode
-from pose.inference import PoseResult, TopDownEstimator, instance_scores
-from pose.models import RTMPose, SimpleBaseline, build_network
-from pose.models.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_copy, network_input
 
 
 class CentrePeak(nn.Module):

@@ -14,13 +14,12 @@ import cv2
 import numpy as np
 import pytest
 from rich.console import Console
-
-from common.errors import run_cli
-from common.plots import plots_available
-from common.schema import KEYPOINT_NAMES
-from tracking.kinematics import KinematicsOptions, write_report
-from tracking.kinematics.__main__ import main
-from tracking.kinematics.motion import analyse_track, range_of_motion, rate
+from toppose.common.errors import run_cli
+from toppose.common.plots import plots_available
+from toppose.common.schema import KEYPOINT_NAMES
+from toppose.tracking.kinematics import KinematicsOptions, write_report
+from toppose.tracking.kinematics.__main__ import main
+from toppose.tracking.kinematics.motion import analyse_track, range_of_motion, rate
 
 # A person standing face on, in pixels from the mid-hip (y down). Body height as the report defines it:
 # trunk (mid-shoulder to mid-hip) 50 + thigh 45 + shank 45 = 140 px.

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import toppose.pose.checkpoints
 import torch
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.models import build_network
+from toppose.pose.registry import REGISTRY
+from toppose.pose.setup import apply_weights_setup
 
-import pose.checkpoints
-from common.config import Config
-from common.errors import UserError
-from pose.checkpoints import build_pose_model
-from pose.inference import TopDownEstimator
-from pose.models import build_network
-from pose.registry import REGISTRY
-from pose.setup import apply_weights_setup
 from tests.published_keys import hrnet_keys, random_state, rtmpose_keys, simplebaseline_keys, vitpose_keys
 
 RTMPOSE_FACTORS = {"t": (0.167, 0.375), "s": (0.33, 0.5), "m": (0.67, 0.75), "l": (1.0, 1.0)}
@@ -113,7 +113,9 @@ def test_every_registered_network_loads_published_values_and_runs(name: str, mon
     belongs, and a forward pass gives outputs of the published shapes. The file is handed over in memory
     (reading files of each layout is tested above): ViTPose-H alone is 2.5 GB."""
     state = random_state(published_keys(name))
-    monkeypatch.setattr(pose.checkpoints, "read_checkpoint", lambda path: {"meta": {}, "state_dict": dict(state)})
+    monkeypatch.setattr(
+        toppose.pose.checkpoints, "read_checkpoint", lambda path: {"meta": {}, "state_dict": dict(state)}
+    )
     cfg = setup_of(name, weights=__file__)  # an existing file, never read
     model = build_pose_model(cfg.model, split_ratio=cfg.codec.split_ratio)
     loaded = model.state_dict()
@@ -162,8 +164,9 @@ def test_a_checkpoint_of_another_family_names_its_family(file_family: str, setup
 def test_run_py_with_an_rtmpose_setup(synthetic_coco: Path, tmp_path: Path) -> None:
     import json
 
+    from toppose.pose.results import load_results
+
     import run
-    from pose.results import load_results
 
     weights = tmp_path / "rtmpose-m.pth"
     torch.manual_seed(0)  # the network's own initialisation: random normal running variances would be negative
@@ -183,7 +186,7 @@ def test_run_py_with_an_rtmpose_setup(synthetic_coco: Path, tmp_path: Path) -> N
 
 
 def test_the_config_names_every_backbone_each_family_builds() -> None:
-    from pose.models import hrnet, rtmpose, simplebaseline, vitpose
+    from toppose.pose.models import hrnet, rtmpose, simplebaseline, vitpose
 
     built = {
         "simplebaseline": simplebaseline.BACKBONES,
@@ -191,6 +194,6 @@ def test_the_config_names_every_backbone_each_family_builds() -> None:
         "vitpose": tuple(vitpose.ARCHS),
         "rtmpose": tuple(f"cspnext_{size}" for size in rtmpose.SIZES),
     }
-    from common.config import FAMILY_BACKBONES
+    from toppose.common.config import FAMILY_BACKBONES
 
     assert {family: tuple(names) for family, names in built.items()} == FAMILY_BACKBONES

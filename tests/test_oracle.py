@@ -6,18 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from common.coco import evaluate_keypoints, load_coco
-from common.config import Config
-from common.console import error_console
-from eval.coco import evaluate_oracle
-from eval.oracle import keypoints_outside_crops, oracle_network_fn
-from pose import geometry
-from pose.annotations import ground_truth_people
-from pose.codecs import heatmap as codec
-from pose.geometry import CONVENTIONS
-from pose.inference import TopDownEstimator
-from pose.results import keypoints_array
+from toppose.common.coco import evaluate_keypoints, load_coco
+from toppose.common.config import Config
+from toppose.common.console import error_console
+from toppose.eval.coco import evaluate_oracle
+from toppose.eval.oracle import keypoints_outside_crops, oracle_network_fn
+from toppose.pose import geometry
+from toppose.pose.annotations import ground_truth_people
+from toppose.pose.codecs import heatmap as codec
+from toppose.pose.geometry import CONVENTIONS
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.results import keypoints_array
 
 COCO_VAL = Path("annotations") / "person_keypoints_val2017.json"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.detector.detections import Detections
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.models import SimpleBaseline
 
-from common.config import Config
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from detector.detections import Detections
-from pose.inference import TopDownEstimator
-from pose.models import SimpleBaseline
 from toppose.pipeline import TopDownPipeline, build_pipeline
 
 

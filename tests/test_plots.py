@@ -9,10 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from common.errors import run_cli
-from common.plots import Panel, Series, plots_available, save_chart
-from pose.training import plot_metrics
+from toppose.common.errors import run_cli
+from toppose.common.plots import Panel, Series, plots_available, save_chart
+from toppose.pose.training import plot_metrics
 
 pytestmark = pytest.mark.skipif(not plots_available(), reason="matplotlib (the plots extra) is not installed")
 

@@ -1,4 +1,4 @@
-"""``python -m eval.precision``: fp32 against autocast through the production path, on a tiny random network
+"""``python -m benchmarks.precision``: fp32 against autocast through the production path, on a tiny random network
 of each codec: it runs, the report is whole, fp32 against fp32 differs by nothing and scores as eval.coco does."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from toppose.common.errors import run_cli
+from toppose.eval.coco import main as eval_coco_main
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.training.config import TrainingConfig
 
-from common.errors import run_cli
-from eval.coco import main as eval_coco_main
-from eval.precision import PrecisionReport, main
-from pose.checkpoints import build_pose_model
-from pose.training.config import TrainingConfig
+from benchmarks.precision import PrecisionReport, main
 
 FIELDS = {field.name for field in dataclasses.fields(PrecisionReport)}
 

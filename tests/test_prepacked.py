@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from toppose.common.config import Config
+from toppose.pose.models import build_network, prepacked
+from toppose.pose.models.inputs import inference_copy
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-from common.config import Config
-from pose.models import build_network, prepacked
-from pose.models.inputs import inference_copy
 
 CPU = torch.device("cpu")
 FAMILIES = [("rtmpose", "cspnext_t"), ("hrnet", "hrnet_w32"), ("vitpose", "vit_s"), ("simplebaseline", "resnet18")]

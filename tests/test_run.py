@@ -13,14 +13,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import toppose.common.atomic
 import torch
+from toppose.common.errors import run_cli
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models import SimpleBaseline
+from toppose.pose.results import load_results
 
-import common.atomic
 import run
-from common.errors import run_cli
-from common.schema import NUM_KEYPOINTS
-from pose.models import SimpleBaseline
-from pose.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 RES18 = str(ROOT / "configs" / "simplebaseline_res18_256x192.toml")
@@ -260,7 +260,7 @@ def test_failed_results_write_keeps_the_earlier_file(
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(common.atomic.os, "fsync", disk_full)  # the results are half written when this fires
+    monkeypatch.setattr(toppose.common.atomic.os, "fsync", disk_full)  # the results are half written when this fires
     code, _, err = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-draw"], capsys)
     assert "results.json" in assert_one_error_line(code, err)
     assert (out / "results.json").read_text() == earlier

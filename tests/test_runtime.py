@@ -13,19 +13,19 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from toppose.common.config import CONFIG_DIR, Config, load_config
+from toppose.common.errors import ConfigError, UserError, run_cli
+from toppose.eval import backends, crowd_benchmark
+from toppose.pose import export, runtime
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.models import build_network
+from toppose.pose.onnx_export import export_onnx
+from toppose.pose.options import config_from_args
+from toppose.pose.registry import REGISTRY
+from toppose.pose.setup import apply_weights_setup
 
 import run
-from common.config import CONFIG_DIR, Config, load_config
-from common.errors import ConfigError, UserError, run_cli
-from eval import backends, crowd_benchmark
-from pose import export, runtime
-from pose.checkpoints import build_pose_model
-from pose.inference import TopDownEstimator
-from pose.models import build_network
-from pose.onnx_export import export_onnx
-from pose.options import config_from_args
-from pose.registry import REGISTRY
-from pose.setup import apply_weights_setup
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pycocotools.cocoeval import Params
-
-from common.schema import FLIP_INDEX, FLIP_PAIRS, KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS, SKELETON
-from pose.oks import oks, oks_nms
+from toppose.common.schema import FLIP_INDEX, FLIP_PAIRS, KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS, SKELETON
+from toppose.pose.oks import oks, oks_nms
 
 
 def test_schema_is_consistent() -> None:

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from toppose.common.errors import run_cli
+from toppose.eval import crowd_benchmark
+from toppose.pose.options import SETUPS, config_from_args, setup_path
+from toppose.pose.registry import REGISTRY
 
 import run
-from common.errors import run_cli
-from eval import crowd_benchmark
-from pose.options import SETUPS, config_from_args, setup_path
-from pose.registry import REGISTRY
 
 
 def parse(*argv: str) -> object:

@@ -14,19 +14,19 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toppose.common.atomic import write_json
+from toppose.common.config import Config
+from toppose.common.errors import UserError, run_cli
+from toppose.common.numbers import MAX_COORDINATE
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.detector import load_boxes
+from toppose.eval.coco import main as eval_main
+from toppose.pose.inference import PoseResult, TopDownEstimator
+from toppose.pose.models import SimpleBaseline
+from toppose.pose.results import load_results, to_coco_entries
+from toppose.pose.training.progress import MetricsLog
 
 import run
-from common.atomic import write_json
-from common.config import Config
-from common.errors import UserError, run_cli
-from common.numbers import MAX_COORDINATE
-from common.schema import NUM_KEYPOINTS
-from detector import load_boxes
-from eval.coco import main as eval_main
-from pose.inference import PoseResult, TopDownEstimator
-from pose.models import SimpleBaseline
-from pose.results import load_results, to_coco_entries
-from pose.training.progress import MetricsLog
 from toppose.pipeline import TopDownPipeline
 
 QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}

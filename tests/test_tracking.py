@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.inference import PoseResult
+from toppose.tracking.__main__ import main as tracking_main
+from toppose.tracking.association import iou_matrix, match
+from toppose.tracking.camera import CameraMotion
+from toppose.tracking.kalman import BoxKalman
+from toppose.tracking.offline import check_entries, track_entries
+from toppose.tracking.smoothing import SmootherConfig, TrackSmoother, smooth_track
+from toppose.tracking.tracker import UNTRACKED, Tracker, TrackerConfig
 
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from pose.inference import PoseResult
-from tracking.__main__ import main as tracking_main
-from tracking.association import iou_matrix, match
-from tracking.camera import CameraMotion
-from tracking.kalman import BoxKalman
-from tracking.offline import check_entries, track_entries
-from tracking.sequences import make_sequence, render_frames, walking_pose
-from tracking.smoothing import SmootherConfig, TrackSmoother, smooth_track
-from tracking.tracker import UNTRACKED, Tracker, TrackerConfig
+from benchmarks.sequences import make_sequence, render_frames, walking_pose
 
 
 def people(boxes: list[list[float]], scores: list[float] | None = None) -> PoseResult:

@@ -1,9 +1,9 @@
 """Tracking and smoothing quality on synthetic sequences with known identities (motmetrics IDF1/MOTA, OKS).
 
-The sequences (tracking.sequences) have people walking across each other and occluding each other,
+The sequences (benchmarks.sequences) have people walking across each other and occluding each other,
 entering and leaving, changing scale, missed and false detections, low scores under occlusion and
 keypoint noise proportional to the OKS sigmas. Thresholds sit a margin below what the tracker
-reaches (``python -m tracking.evaluate`` prints the figures); a tracker that loses identities at
+reaches (``python -m benchmarks.tracking`` prints the figures); a tracker that loses identities at
 crossings or a smoother that lags or does not smooth falls below them.
 """
 
@@ -13,11 +13,11 @@ import importlib.util
 
 import numpy as np
 import pytest
+from toppose.common.errors import UserError
 
-from common.errors import UserError
-from tracking.evaluate import evaluate_sequence, identity_metrics, keypoint_accuracy, tracking_config
-from tracking.peers import track_with_peer
-from tracking.sequences import make_sequence, occlusion
+from benchmarks.sequences import make_sequence, occlusion
+from benchmarks.tracker_peers import track_with_peer
+from benchmarks.tracking import evaluate_sequence, identity_metrics, keypoint_accuracy, tracking_config
 
 pytest.importorskip("motmetrics")
 

@@ -18,19 +18,18 @@ import pytest
 import torch
 import torchvision
 from rich.console import Console
-
-from common.config import CONFIG_DIR
-from common.errors import MissingWeightsError, UserError, run_cli
-from common.synthetic import make_dataset
-from eval.coco import main as eval_coco_main
-from pose.checkpoints import build_pose_model
-from pose.setup import describe_checkpoint
-from pose.training import plot_metrics
-from pose.training.cli import main as train_main
-from pose.training.config import TrainingConfig, check_training_config, load_training_config
-from pose.training.distributed import Runtime
-from pose.training.losses import heatmap_loss, simcc_loss
-from pose.training.trainer import LearningRateSchedule, Trainer, build_training_model, evaluate_on_coco, train
+from toppose.common.config import CONFIG_DIR
+from toppose.common.errors import MissingWeightsError, UserError, run_cli
+from toppose.common.synthetic import make_dataset
+from toppose.eval.coco import main as eval_coco_main
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.setup import describe_checkpoint
+from toppose.pose.training import plot_metrics
+from toppose.pose.training.cli import main as train_main
+from toppose.pose.training.config import TrainingConfig, check_training_config, load_training_config
+from toppose.pose.training.distributed import Runtime
+from toppose.pose.training.losses import heatmap_loss, simcc_loss
+from toppose.pose.training.trainer import LearningRateSchedule, Trainer, build_training_model, evaluate_on_coco, train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,15 +20,18 @@ import cv2
 import numpy as np
 import pytest
 from rich.console import Console
+from toppose.common.config import load_config
+from toppose.common.errors import run_cli
+from toppose.detector.boxes_file import load_boxes
+from toppose.pose.options import config_from_args
+from toppose.pose.results import load_results
+from toppose.tracking.association import iou_matrix
+from toppose.tracking.tracker import Tracker
 
 import run
 import toppose.video
 import toppose.video_sink
-from common.config import load_config
-from common.errors import run_cli
-from detector.boxes_file import load_boxes
-from pose.options import config_from_args
-from pose.results import load_results
+from benchmarks.sequences import Sequence, make_sequence, render_frames
 from tests.clips import make_clip, write_video
 from toppose.pipeline import build_pipeline
 from toppose.video import (
@@ -41,9 +44,6 @@ from toppose.video import (
 )
 from toppose.video_io import Frame, FrameSource, is_video_input, open_source
 from toppose.video_sink import VideoSink, h264_encoder_available
-from tracking.association import iou_matrix
-from tracking.sequences import Sequence, make_sequence, render_frames
-from tracking.tracker import Tracker
 
 FRAMES = 24
 FIELDS = ("image_id", "category_id", "keypoints", "score", "bbox", "box_score", "timestamp", "track_id")

@@ -28,15 +28,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.config import Config
-from common.errors import UserError
-from common.images import read_image
-from common.schema import KEYPOINT_NAMES
-from detector import Detections
-from pose.inference import PoseResult
-from pose.options import SETUPS, build_config, setup_path
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.common.images import read_image
+from toppose.common.schema import KEYPOINT_NAMES
+from toppose.detector import Detections
 from toppose.loop import LoopOptions, pipeline_config, pose_frames, tracking_config
 from toppose.pipeline import TopDownPipeline, build_pipeline
+from toppose.pose.inference import PoseResult
+from toppose.pose.options import SETUPS, build_config, setup_path
 from toppose.video_io import Frame, open_source
 
 ImageInput = str | os.PathLike[str] | np.ndarray

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from common.config import Config
-from common.errors import UserError
-from pose.inference import PoseResult
-from pose.results import to_coco_entries
+from toppose.common.config import Config
+from toppose.common.errors import UserError
 from toppose.pipeline import TopDownPipeline
+from toppose.pose.inference import PoseResult
+from toppose.pose.results import to_coco_entries
+from toppose.tracking.camera import CameraMotion
+from toppose.tracking.online import PoseTracker, TrackedFrame, TrackingConfig
 from toppose.video_io import Frame, FrameSource
-from tracking.camera import CameraMotion
-from tracking.online import PoseTracker, TrackedFrame, TrackingConfig
 
 
 @dataclass

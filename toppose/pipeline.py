@@ -13,15 +13,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from common.config import Config
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from detector.detections import Detections
-from detector.torchvision_detector import PersonDetector, build_detector
-from pose.checkpoints import build_pose_model
-from pose.draw import Colour, draw_poses
-from pose.inference import PoseResult, StageTimer, TopDownEstimator, instance_scores
-from pose.options import POSE_SOURCES
+from toppose.common.config import Config
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.detector.detections import Detections
+from toppose.detector.torchvision_detector import PersonDetector, build_detector
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.draw import Colour, draw_poses
+from toppose.pose.inference import PoseResult, StageTimer, TopDownEstimator, instance_scores
+from toppose.pose.options import POSE_SOURCES
 
 
 class TopDownPipeline:

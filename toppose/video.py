@@ -34,20 +34,20 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from common.config import Config
-from common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
-from common.errors import EXIT_INTERRUPTED, UserError
-from common.interrupts import terminate_as_interrupt
-from common.jsonio import read_json
-from detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
-from pose.draw import palette_colour
-from pose.inference import PoseResult
-from pose.options import non_negative_int, positive_float, positive_int
+from toppose.common.config import Config
+from toppose.common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
+from toppose.common.errors import EXIT_INTERRUPTED, UserError
+from toppose.common.interrupts import terminate_as_interrupt
+from toppose.common.jsonio import read_json
+from toppose.detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from toppose.loop import LoopOptions, frame_entries, pipeline_config, pose_frames, tracking_config
 from toppose.pipeline import TopDownPipeline, build_pipeline
+from toppose.pose.draw import palette_colour
+from toppose.pose.inference import PoseResult
+from toppose.pose.options import non_negative_int, positive_float, positive_int
+from toppose.tracking.kinematics import report as kinematics_report
 from toppose.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
 from toppose.video_sink import VideoSink
-from tracking.kinematics import report as kinematics_report
 
 __all__ = [
     "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",

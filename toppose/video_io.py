@@ -21,9 +21,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from common.atomic import atomic_path
-from common.errors import UserError
-from common.images import is_image_path, list_files, read_image
+from toppose.common.atomic import atomic_path
+from toppose.common.errors import UserError
+from toppose.common.images import is_image_path, list_files, read_image
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
 DEFAULT_FPS = 30.0

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common.atomic import atomic_path
-from common.errors import UserError
+from toppose.common.atomic import atomic_path
+from toppose.common.errors import UserError
 
 H264_SUFFIXES = frozenset({".mp4", ".m4v", ".mov"})
 _OPENCV_FOURCC = {".avi": "MJPG"}  # everything else: mp4v

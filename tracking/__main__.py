@@ -16,15 +16,14 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
-
-from common.atomic import write_json
-from common.console import summary_table
-from common.errors import UserError, run_cli
-from common.jsonio import read_json
-from common.numbers import finite_or_none
-from pose.options import non_negative_int, positive_int
-from tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
-from tracking.online import TrackingConfig
+from toppose.common.atomic import write_json
+from toppose.common.console import summary_table
+from toppose.common.errors import UserError, run_cli
+from toppose.common.jsonio import read_json
+from toppose.common.numbers import finite_or_none
+from toppose.pose.options import non_negative_int, positive_int
+from toppose.tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
+from toppose.tracking.online import TrackingConfig
 
 
 def build_parser() -> argparse.ArgumentParser:

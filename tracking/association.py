@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-from pose.oks import oks
+from toppose.pose.oks import oks
 
 MIN_POSE_KEYPOINTS = 3  # a pose with fewer confident keypoints is matched by IoU alone
 _INFEASIBLE = 1e6

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from pose.inference import PoseResult
-from tracking.smoothing import SmootherConfig, TrackSmoother
-from tracking.tracker import UNTRACKED, Tracker, TrackerConfig
+from toppose.pose.inference import PoseResult
+from toppose.tracking.smoothing import SmootherConfig, TrackSmoother
+from toppose.tracking.tracker import UNTRACKED, Tracker, TrackerConfig
 
 
 @dataclass

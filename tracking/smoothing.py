@@ -31,8 +31,7 @@ from functools import cache
 
 import numpy as np
 from scipy.stats import chi2
-
-from common.schema import KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS
+from toppose.common.schema import KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS
 
 # Points of the model, in state order: reference, box-centre offset, keypoint offsets, box size.
 REF, BOX = 0, 1

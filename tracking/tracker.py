@@ -24,10 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from pose.inference import PoseResult
-from tracking.association import MIN_POSE_KEYPOINTS, blended_similarity, iou_matrix, match, move_pose
-from tracking.kalman import BoxKalman, warp_state
+from toppose.pose.inference import PoseResult
+from toppose.tracking.association import MIN_POSE_KEYPOINTS, blended_similarity, iou_matrix, match, move_pose
+from toppose.tracking.kalman import BoxKalman, warp_state
 
 UNTRACKED = -1  # track id of a detection that belongs to no confirmed track
 RESCUE_MAX_SCALE = 1.25  # a rescue match needs heights within this ratio

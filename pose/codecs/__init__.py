@@ -3,11 +3,11 @@ and SimCC coordinate classification. The pixel convention is not theirs: :mod:`p
 
 from __future__ import annotations
 
-from common.config import CODEC_TYPES, Config
-from common.errors import UserError
-from pose.codecs.base import Codec, Outputs
-from pose.codecs.heatmap import DECODE_METHODS, HeatmapCodec
-from pose.codecs.simcc import SimCCCodec
+from toppose.common.config import CODEC_TYPES, Config
+from toppose.common.errors import UserError
+from toppose.pose.codecs.base import Codec, Outputs
+from toppose.pose.codecs.heatmap import DECODE_METHODS, HeatmapCodec
+from toppose.pose.codecs.simcc import SimCCCodec
 
 __all__ = ["CODEC_TYPES", "DECODE_METHODS", "Codec", "HeatmapCodec", "Outputs", "SimCCCodec", "build_codec"]
 

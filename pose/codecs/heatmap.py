@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import convolve1d
-
-from common.config import DECODE_METHODS
-from common.schema import FLIP_INDEX
-from pose.codecs.base import Outputs
-from pose.geometry import mirror
+from toppose.common.config import DECODE_METHODS
+from toppose.common.schema import FLIP_INDEX
+from toppose.pose.codecs.base import Outputs
+from toppose.pose.geometry import mirror
 
 
 def encode(

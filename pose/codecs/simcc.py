@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from common.schema import FLIP_INDEX
-from pose.codecs.base import Outputs
-from pose.geometry import mirror
+from toppose.common.schema import FLIP_INDEX
+from toppose.pose.codecs.base import Outputs
+from toppose.pose.geometry import mirror
 
 
 def _gaussian_labels(centres: np.ndarray, length: int, sigma: float) -> np.ndarray:

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from toppose.common.config import FAMILY_BACKBONES, ModelConfig
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models.hrnet import HRNet
+from toppose.pose.models.rtmpose import RTMPose
+from toppose.pose.models.simplebaseline import SimpleBaseline, check_sizes
+from toppose.pose.models.vitpose import ViTPose
 from torch import nn
-
-from common.config import FAMILY_BACKBONES, ModelConfig
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from pose.models.hrnet import HRNet
-from pose.models.rtmpose import RTMPose
-from pose.models.simplebaseline import SimpleBaseline, check_sizes
-from pose.models.vitpose import ViTPose
 
 FAMILIES = FAMILY_BACKBONES  # family -> the backbones it is built with
 FAMILY_CODECS = {"simplebaseline": "heatmap", "hrnet": "heatmap", "vitpose": "heatmap", "rtmpose": "simcc"}  # outputs

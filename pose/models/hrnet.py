@@ -10,9 +10,8 @@ last module of stage 4 fuses into the highest-resolution branch only.
 from __future__ import annotations
 
 import torch
+from toppose.common.schema import NUM_KEYPOINTS
 from torch import nn
-
-from common.schema import NUM_KEYPOINTS
 
 WIDTHS = {"hrnet_w32": 32, "hrnet_w48": 48}
 STAGE_MODULES = (1, 4, 3)  # stages 2, 3, 4

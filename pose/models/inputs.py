@@ -6,11 +6,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from toppose.common.config import CHANNEL_ORDERS
+from toppose.pose.models import prepacked
 from torch import nn
 from torch.fx.experimental.optimization import fuse
-
-from common.config import CHANNEL_ORDERS
-from pose.models import prepacked
 
 # ImageNet normalization used by the torchvision trunks and the public pose checkpoints (RGB statistics).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 
 import torch
+from toppose.common.schema import NUM_KEYPOINTS
 from torch import nn
-
-from common.schema import NUM_KEYPOINTS
 
 # size -> (deepen factor, widen factor), as in the RTMPose configs
 SIZES = {"t": (0.167, 0.375), "s": (0.33, 0.5), "m": (0.67, 0.75), "l": (1.0, 1.0)}

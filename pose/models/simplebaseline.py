@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import torch
 import torchvision
+from toppose.common.config import FAMILY_BACKBONES
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
 from torch import nn
-
-from common.config import FAMILY_BACKBONES
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
 
 BACKBONES = FAMILY_BACKBONES["simplebaseline"]
 TRUNK_STRIDE = 32  # the ResNet trunk's total downsampling

@@ -10,9 +10,8 @@ MMPose's ``HeatmapHead``); module names follow it, so MMPose's released checkpoi
 from __future__ import annotations
 
 import torch
+from toppose.common.schema import NUM_KEYPOINTS
 from torch import nn
-
-from common.schema import NUM_KEYPOINTS
 
 # backbone -> (embedding width, layers, heads, MLP width)
 ARCHS = {"vit_s": (384, 12, 12, 1536), "vit_b": (768, 12, 12, 3072), "vit_l": (1024, 24, 16, 4096),

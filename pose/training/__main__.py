@@ -1,6 +1,6 @@
 """``python -m pose.training``: see :mod:`pose.training.cli`."""
 
-from common.errors import run_cli
-from pose.training.cli import main
+from toppose.common.errors import run_cli
+from toppose.pose.training.cli import main
 
 run_cli(main)

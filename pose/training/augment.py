@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from common.schema import FLIP_INDEX, KEYPOINT_NAMES
-from pose import geometry
-from pose.codecs import Codec, Outputs
-from pose.models.inputs import in_channel_order
-from pose.training.config import AugmentConfig
+from toppose.common.schema import FLIP_INDEX, KEYPOINT_NAMES
+from toppose.pose import geometry
+from toppose.pose.codecs import Codec, Outputs
+from toppose.pose.models.inputs import in_channel_order
+from toppose.pose.training.config import AugmentConfig
 
 # Half-body crops keep either the joints above the hips or the hips and legs.
 LOWER_BODY = tuple(i for i, name in enumerate(KEYPOINT_NAMES) if name.split("_")[-1] in ("hip", "knee", "ankle"))

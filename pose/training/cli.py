@@ -14,17 +14,16 @@ import tomllib
 from typing import Any
 
 from rich.console import Console
-
-from common.coco import METRIC_NAMES
-from common.config import override
-from common.console import error_console, summary_table
-from common.errors import UserError
-from pose.checkpoints import build_pose_model
-from pose.setup import apply_weights_setup, explicit_fields
-from pose.training.config import TrainingConfig, load_training_config
-from pose.training.distributed import resolve_device
-from pose.training.trainer import train
-from pose.training.validation import evaluate_on_coco
+from toppose.common.coco import METRIC_NAMES
+from toppose.common.config import override
+from toppose.common.console import error_console, summary_table
+from toppose.common.errors import UserError
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.setup import apply_weights_setup, explicit_fields
+from toppose.pose.training.config import TrainingConfig, load_training_config
+from toppose.pose.training.distributed import resolve_device
+from toppose.pose.training.trainer import train
+from toppose.pose.training.validation import evaluate_on_coco
 
 
 def _parse_value(text: str) -> Any:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.config import DEVICE_PATTERN, Config, load_config, setting
-from common.errors import UserError
-from common.schema import NUM_KEYPOINTS
-from pose.models import FAMILY_CODECS, check_model_config
+from toppose.common.config import DEVICE_PATTERN, Config, load_config, setting
+from toppose.common.errors import UserError
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models import FAMILY_CODECS, check_model_config
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("step", "cosine")

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from toppose.common.coco import load_coco
+from toppose.common.errors import UserError
+from toppose.common.images import read_image
+from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.training.augment import Augmentation, CropSpec, make_example, sample_augmentation
+from toppose.pose.training.config import AugmentConfig
 from torch.utils.data import Dataset, Sampler
-
-from common.coco import load_coco
-from common.errors import UserError
-from common.images import read_image
-from common.schema import NUM_KEYPOINTS
-from pose.training.augment import Augmentation, CropSpec, make_example, sample_augmentation
-from pose.training.config import AugmentConfig
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from toppose.common.weights import torch_device
 from torch import nn
-
-from common.weights import torch_device
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-
-from pose.training.config import TrainConfig, loss_kind
+from toppose.pose.training.config import TrainConfig, loss_kind
 
 
 def heatmap_loss(

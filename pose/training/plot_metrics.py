@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from common.errors import UserError, run_cli
-from common.plots import Panel, Series, save_chart
+from toppose.common.errors import UserError, run_cli
+from toppose.common.plots import Panel, Series, save_chart
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

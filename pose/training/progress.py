@@ -11,9 +11,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-from common.atomic import write_text
-from common.numbers import finite_or_none
+from toppose.common.atomic import write_text
+from toppose.common.numbers import finite_or_none
 
 
 class MetricsLog:

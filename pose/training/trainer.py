@@ -34,26 +34,25 @@ import torch
 import torch.distributed as dist
 import torchvision
 from rich.console import Console
+from toppose.common.atomic import atomic_path
+from toppose.common.console import warn
+from toppose.common.errors import MissingWeightsError, UserError
+from toppose.common.weights import fetch_checkpoint, load_checked, read_checkpoint, unwrap_state_dict
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.codecs import build_codec
+from toppose.pose.models import FAMILY_NAMES
+from toppose.pose.models.inputs import to_input_tensor
+from toppose.pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
+from toppose.pose.training.augment import CropSpec
+from toppose.pose.training.config import TrainConfig, TrainingConfig, check_training_config
+from toppose.pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
+from toppose.pose.training.distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
+from toppose.pose.training.losses import training_loss
+from toppose.pose.training.progress import Clock, MetricsLog, ProgressDisplay
+from toppose.pose.training.validation import evaluate_on_coco
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-
-from common.atomic import atomic_path
-from common.console import warn
-from common.errors import MissingWeightsError, UserError
-from common.weights import fetch_checkpoint, load_checked, read_checkpoint, unwrap_state_dict
-from pose.checkpoints import build_pose_model
-from pose.codecs import build_codec
-from pose.models import FAMILY_NAMES
-from pose.models.inputs import to_input_tensor
-from pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
-from pose.training.augment import CropSpec
-from pose.training.config import TrainConfig, TrainingConfig, check_training_config
-from pose.training.dataset import EpochSampler, KeypointDataset, load_person_samples
-from pose.training.distributed import Runtime, start_runtime, stop_runtime, synchronise_batchnorm
-from pose.training.losses import training_loss
-from pose.training.progress import Clock, MetricsLog, ProgressDisplay
-from pose.training.validation import evaluate_on_coco
 
 CHECKPOINT_LAST = "last.pth"
 CHECKPOINT_BEST = "best.pth"

@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
+from toppose.common.coco import evaluate_keypoints, load_coco, selected_image_ids
+from toppose.common.config import Config
+from toppose.common.console import warn
+from toppose.common.errors import UserError
+from toppose.detector.boxes_file import load_boxes
+from toppose.pose.annotations import ground_truth_people, predict_images
+from toppose.pose.inference import PoseResult, TopDownEstimator
 from torch import nn
-
-from common.coco import evaluate_keypoints, load_coco, selected_image_ids
-from common.config import Config
-from common.console import warn
-from common.errors import UserError
-from detector.boxes_file import load_boxes
-from pose.annotations import ground_truth_people, predict_images
-from pose.inference import PoseResult, TopDownEstimator
 
 
 def evaluate_on_coco(

@@ -7,6 +7,6 @@
 hold the entries in memory use :func:`write_report`.
 """
 
-from tracking.kinematics.report import KinematicsOptions, KinematicsSummary, write_report
+from toppose.tracking.kinematics.report import KinematicsOptions, KinematicsSummary, write_report
 
 __all__ = ["KinematicsOptions", "KinematicsSummary", "write_report"]

@@ -18,12 +18,11 @@ import math
 from pathlib import Path
 
 from rich.console import Console
-
-from common.console import summary_table
-from common.errors import run_cli
-from common.jsonio import read_json
-from tracking.kinematics import report
-from tracking.kinematics.report import KinematicsOptions
+from toppose.common.console import summary_table
+from toppose.common.errors import run_cli
+from toppose.common.jsonio import read_json
+from toppose.tracking.kinematics import report
+from toppose.tracking.kinematics.report import KinematicsOptions
 
 
 def _finite(text: str) -> float:

@@ -26,8 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from common.schema import KEYPOINT_NAMES
+from toppose.common.schema import KEYPOINT_NAMES
 
 SIDES = ("left", "right")
 # Joint -> (end, vertex, end) keypoint name stems; a side is put in front ("left_" + "shoulder").

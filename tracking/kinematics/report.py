@@ -13,13 +13,12 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-
-from common.atomic import check_writable_folder, write_text
-from common.console import error_console, warn
-from common.errors import UserError
-from common.plots import PLOTS_HINT, Panel, Series, plots_available, save_chart
-from common.schema import KEYPOINT_NAMES
-from tracking.kinematics.motion import (
+from toppose.common.atomic import check_writable_folder, write_text
+from toppose.common.console import error_console, warn
+from toppose.common.errors import UserError
+from toppose.common.plots import PLOTS_HINT, Panel, Series, plots_available, save_chart
+from toppose.common.schema import KEYPOINT_NAMES
+from toppose.tracking.kinematics.motion import (
     ANGLE_NAMES,
     JOINTS,
     SIDES,
@@ -28,7 +27,7 @@ from tracking.kinematics.motion import (
     analyse_track,
     range_of_motion,
 )
-from tracking.kinematics.tracks import read_tracks
+from toppose.tracking.kinematics.tracks import read_tracks
 
 SUMMARY_COLUMNS = (
     "track_id", "joint", "frames", "valid_frames", "duration_s", "body_height_px", "min_deg", "max_deg",

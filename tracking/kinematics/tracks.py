@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from common.errors import UserError
-from common.numbers import is_number, keypoints_problem
-from common.schema import NUM_KEYPOINTS
+from toppose.common.errors import UserError
+from toppose.common.numbers import is_number, keypoints_problem
+from toppose.common.schema import NUM_KEYPOINTS
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``python -m eval.zoo``: the model zoo's networks side by side on this machine, in one run.
+"""``python -m benchmarks.zoo``: the model zoo's networks side by side on this machine, in one run.
 
 For each setup (one registry entry per architecture, by default every 256x192 one): its published COCO
 val AP, GFLOP per crop, and crops/s of the pose network at one batch size in fp32 and with bf16 autocast
@@ -14,16 +14,16 @@ import time
 import numpy as np
 import torch
 from rich.console import Console
+from toppose.common.config import Config
+from toppose.common.console import summary_table
+from toppose.common.errors import UserError, run_cli
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.options import positive_int
+from toppose.pose.registry import REGISTRY
+from toppose.pose.setup import apply_weights_setup
 
-from common.config import Config
-from common.console import summary_table
-from common.errors import UserError, run_cli
-from eval.benchmark import count_flops
-from pose.checkpoints import build_pose_model
-from pose.inference import TopDownEstimator
-from pose.options import positive_int
-from pose.registry import REGISTRY
-from pose.setup import apply_weights_setup
+from benchmarks.speed import count_flops
 
 
 def default_setups() -> list[str]:
@@ -46,7 +46,7 @@ def estimator_for(name: str, precision: str) -> TopDownEstimator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.zoo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__.splitlines()[0])
     parser.add_argument("setups", nargs="*", help="registry names (default: every 256x192 architecture)")
     parser.add_argument("--batch", type=positive_int, default=8, help="crops per network call (default 8)")
     parser.add_argument("--repeats", type=positive_int, default=3, help="timed rounds (default 3)")

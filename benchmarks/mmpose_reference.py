@@ -1,4 +1,4 @@
-"""``python -m eval.mmpose_reference``: our networks against MMPose's own, built from its published configs.
+"""``python -m benchmarks.mmpose_reference``: our networks against MMPose's own, built from its published configs.
 
 For each network, MMPose's ``TopdownPoseEstimator`` is built from the config file shipped in the mmpose
 wheel (no pretrained init; RTMPose's SyncBN as plain BN, the same computation in eval mode on one
@@ -27,12 +27,11 @@ from typing import Any, NoReturn
 
 import torch
 from rich.console import Console
+from toppose.common.config import ModelConfig
+from toppose.common.console import summary_table
+from toppose.common.errors import UserError, run_cli
+from toppose.pose.models import build_network
 from torch import nn
-
-from common.config import ModelConfig
-from common.console import summary_table
-from common.errors import UserError, run_cli
-from pose.models import build_network
 
 # name -> (config under mmpose/.mim/configs/body_2d_keypoint, our model setup)
 NETWORKS: dict[str, tuple[str, ModelConfig]] = {
@@ -63,7 +62,7 @@ SMALL_DEPS = "addict yapf termcolor munkres json_tricks model-index ordered-set 
 INSTALL_HINT = (
     f"install them into a separate folder DIR (not into this environment): "
     f"python -m pip install --target DIR --no-deps {OPENMMLAB} {SMALL_DEPS}, "
-    f"then run PYTHONPATH=DIR python -m eval.mmpose_reference from the repository root "
+    f"then run PYTHONPATH=DIR python -m benchmarks.mmpose_reference from the repository root "
     f"(keep DIR off PYTHONPATH for pytest: model-index installs a top-level 'tests' package there)"
 )
 
@@ -209,7 +208,7 @@ def compare(name: str, build_reference: Callable[[str], nn.Module], perturbed: b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.mmpose_reference", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mmpose_reference", description=__doc__.splitlines()[0])
     parser.add_argument("networks", nargs="*", metavar="NETWORK", help=f"any of {', '.join(NETWORKS)} (default: all)")
     parser.add_argument("--perturb", action="store_true", help=f"add {PERTURBATION:g} to one of our weights: must fail")
     args = parser.parse_args(argv)

@@ -1,15 +1,15 @@
 """Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
 
-``python -m eval.crowd_benchmark [--frames 300] [--setups A,B] [--bf16] [--fp32] [--onnxruntime] [--peers DIR]
+``python -m benchmarks.crowd [--frames 300] [--setups A,B] [--bf16] [--fp32] [--onnxruntime] [--peers DIR]
 [--json F]``
 
-The clip is the "dense" crowd of :mod:`tracking.sequences` (640x360, nine people walking across each
+The clip is the "dense" crowd of :mod:`benchmarks.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
 ``run.py --setup`` or a TOML file) runs ``run.py VIDEO --track``'s loop (:func:`toppose.video.process_video`)
 over the whole clip, reading and decoding the mp4 included, writing nothing. Networks run with random
 weights (the same arithmetic as the published ones); detectors without their pretrained weights run
 in full on every frame they are asked about but hand the tracker the clip's true boxes
-(:class:`eval.benchmark.TruthFeedingDetector`). Printed: frames/s, each stage's share of the loop's
+(:class:`benchmarks.speed.TruthFeedingDetector`). Printed: frames/s, each stage's share of the loop's
 time and the process's peak resident memory while the setup ran.
 
 When ``ultralytics`` and a ``yolo11n-pose.pt`` can be imported (``--peers DIR``: a folder they were
@@ -41,21 +41,21 @@ import cv2
 import numpy as np
 import torch
 from rich.console import Console
+from toppose.common.atomic import write_json
+from toppose.common.config import Config, load_config
+from toppose.common.console import summary_table
+from toppose.common.errors import UserError, run_cli
+from toppose.detector import Detections
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.options import SETUPS, positive_int, setup_path
+from toppose.pose.precision import describe_precision
 
-from common.atomic import write_json
-from common.config import Config, load_config
-from common.console import summary_table
-from common.errors import UserError, run_cli
-from detector import Detections
-from eval.benchmark import TruthFeedingDetector, build_timing_detector, write_sequence_clip
-from pose.checkpoints import build_pose_model
-from pose.inference import TopDownEstimator
-from pose.options import SETUPS, positive_int, setup_path
-from pose.precision import describe_precision
+from benchmarks.sequences import Sequence, build_truth, dense_scenario
+from benchmarks.speed import TruthFeedingDetector, build_timing_detector, write_sequence_clip
 from toppose.pipeline import TopDownPipeline
 from toppose.video import pipeline_config, process_video, video_options
 from toppose.video_io import open_source
-from tracking.sequences import Sequence, build_truth, dense_scenario
 
 YOLO_WEIGHTS = "yolo11n-pose.pt"
 YOLO_LABEL = "YOLO11n-pose"
@@ -213,7 +213,7 @@ def describe_setup(cfg: Config) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m eval.crowd_benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.crowd", description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=positive_int, default=300, help="frames of the crowd clip (default 300)")
     parser.add_argument(
         "--setups", default=",".join(SETUPS),

@@ -1,6 +1,6 @@
-"""``python -m eval.backends``: the pose network's crops/s under each backend and precision, in one run.
+"""``python -m benchmarks.backends``: the pose network's crops/s under each backend and precision, in one run.
 
-``python -m eval.backends [--setups fast,balanced] [--batches 9,16] [--repeats 10] [--compile MODE,...]``
+``python -m benchmarks.backends [--setups fast,balanced] [--batches 9,16] [--repeats 10] [--compile MODE,...]``
 
 For each setup (a name of ``run.py --setup`` or a TOML file) and batch size (default 9 and 16: the crowd
 clip's people a frame, and the setups' batch size), with random weights (the same arithmetic as the
@@ -24,17 +24,17 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from rich.console import Console
+from toppose.common.config import Config
+from toppose.common.console import items_table
+from toppose.common.errors import UserError, run_cli
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.codecs import Outputs
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.models.inputs import inference_copy
+from toppose.pose.options import positive_int
+from toppose.pose.runtime import cache_path, ort_session
 
-from common.config import Config
-from common.console import items_table
-from common.errors import UserError, run_cli
-from eval.crowd_benchmark import setup_config
-from pose.checkpoints import build_pose_model
-from pose.codecs import Outputs
-from pose.inference import TopDownEstimator
-from pose.models.inputs import inference_copy
-from pose.options import positive_int
-from pose.runtime import cache_path, ort_session
+from benchmarks.crowd import setup_config
 
 # The CPU modes of torch.compile (the others add CUDA graphs), and "freezing": the default mode with
 # inductor's freezing (weights folded in as constants, prepacked for oneDNN, convolution + activation fused).
@@ -114,7 +114,7 @@ def comma_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m eval.backends", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.backends", description=__doc__.splitlines()[0])
     parser.add_argument("--setups", default="fast,balanced", help="comma-separated setup names or TOML files")
     parser.add_argument("--batches", default="9,16", help="comma-separated batch sizes (default 9,16)")
     parser.add_argument("--repeats", type=positive_int, default=10, help="timed rounds, best kept (default 10)")

@@ -1,4 +1,4 @@
-"""``python -m eval.precision``: do a pose network's keypoints under bf16 (or fp16) autocast agree with fp32's?
+"""``python -m benchmarks.precision``: do a pose network's keypoints under bf16 (or fp16) autocast agree with fp32's?
 
 The same network runs twice on the ground-truth person boxes of an annotated image folder, through the
 production estimator (crops, flip test as configured, decoding, the map back to the image, OKS-NMS):
@@ -19,19 +19,18 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
-
-from common.atomic import check_writable_folder
-from common.coco import evaluate_keypoints, load_coco, selected_image_ids
-from common.config import Config
-from common.console import error_console, summary_table, warn
-from common.errors import UserError, run_cli
-from eval.coco import ground_truth_boxes, write_output
-from pose import geometry
-from pose.annotations import predict_images
-from pose.checkpoints import build_pose_model
-from pose.inference import PoseResult, StageTimer, TopDownEstimator
-from pose.options import add_model_arguments, config_from_args, positive_int
-from pose.results import to_coco_entries
+from toppose.common.atomic import check_writable_folder
+from toppose.common.coco import evaluate_keypoints, load_coco, selected_image_ids
+from toppose.common.config import Config
+from toppose.common.console import error_console, summary_table, warn
+from toppose.common.errors import UserError, run_cli
+from toppose.eval.coco import ground_truth_boxes, write_output
+from toppose.pose import geometry
+from toppose.pose.annotations import predict_images
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.inference import PoseResult, StageTimer, TopDownEstimator
+from toppose.pose.options import add_model_arguments, config_from_args, positive_int
+from toppose.pose.results import to_coco_entries
 
 REFERENCE = "fp32"
 THRESHOLDS = (0.5, 1.0)  # grid units: the shares of keypoints moved further are reported
@@ -178,7 +177,7 @@ def report_rows(report: PrecisionReport, weights: str) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m eval.precision",
+        prog="python -m benchmarks.precision",
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog="--precision names the autocast compared with fp32 (default bf16; fp32 compares fp32 with itself).",
     )
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(precision="bf16")
     args = parser.parse_args(argv)
     if args.pose != "network":
-        raise UserError("--pose rcnn: eval.precision compares the pose network's arithmetic only")
+        raise UserError("--pose rcnn: benchmarks.precision compares the pose network's arithmetic only")
     cfg = config_from_args(args)
     if not args.images.is_dir():
         raise UserError(f"image folder not found: {args.images}")

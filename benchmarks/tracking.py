@@ -1,6 +1,6 @@
 """How well tracking and smoothing do on the synthetic sequences: identity metrics and keypoint OKS.
 
-``python -m tracking.evaluate`` prints, per scenario, IDF1, ID switches and MOTA (py-motmetrics, a
+``python -m benchmarks.tracking`` prints, per scenario, IDF1, ID switches and MOTA (py-motmetrics, a
 test dependency), HOTA (TrackEval's official implementation, when installed) and the mean OKS of the
 detections against the truth as detected, tracked online and offline, and as tracked on the same
 detections by ByteTrack and OC-SORT when ``boxmot`` is installed; plus the along-motion lag of the
@@ -17,16 +17,16 @@ import time
 from typing import Any
 
 import numpy as np
+from toppose.common.errors import UserError, run_cli
+from toppose.pose.oks import oks
+from toppose.pose.results import keypoints_array
+from toppose.tracking.association import iou_matrix
+from toppose.tracking.camera import CameraMotion
+from toppose.tracking.offline import DEFAULT_MAX_GAP, track_entries
+from toppose.tracking.online import TrackingConfig
 
-from common.errors import UserError, run_cli
-from pose.oks import oks
-from pose.results import keypoints_array
-from tracking.association import iou_matrix
-from tracking.camera import CameraMotion
-from tracking.offline import DEFAULT_MAX_GAP, track_entries
-from tracking.online import TrackingConfig
-from tracking.peers import PEERS, boxmot_version, track_with_peer
-from tracking.sequences import SCENARIOS, Sequence, make_sequence, render_frames
+from benchmarks.sequences import SCENARIOS, Sequence, make_sequence, render_frames
+from benchmarks.tracker_peers import PEERS, boxmot_version, track_with_peer
 
 MATCH_IOU = 0.5  # a hypothesis box must overlap the truth by this IoU to count as the same person
 
@@ -162,7 +162,7 @@ def tracking_config(settings: list[str]) -> TrackingConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tracking.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking", description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds 0..N-1)")
     parser.add_argument("--no-peers", action="store_true", help="leave out boxmot's ByteTrack and OC-SORT")

@@ -1,7 +1,7 @@
 """Speed benchmark: per-stage times, pose-network throughput against the machine's convolution rate,
 video frames/s with tracking, and Keypoint R-CNN end to end as the reference, in one run.
 
-``python -m eval.benchmark [--frames 8] [--video-frames 30] [--config configs/X.toml] [--json OUT.json]``
+``python -m benchmarks.speed [--frames 8] [--video-frames 30] [--config configs/X.toml] [--json OUT.json]``
 
 Frames are the first ``--frames`` images of ``--images``/``--ann`` (default: ../shared/coco-mini
 val2017 when present), else generated synthetic 640x480 scenes. The pose stage gets the frames'
@@ -32,24 +32,24 @@ import cv2
 import numpy as np
 import torch
 from rich.console import Console
+from toppose.common.atomic import write_json
+from toppose.common.coco import load_coco
+from toppose.common.config import Config, DetectorConfig, load_config, override
+from toppose.common.console import summary_table
+from toppose.common.errors import MissingWeightsError, run_cli
+from toppose.common.synthetic import render_scene
+from toppose.detector import Detections, PersonDetector, build_detector
+from toppose.pose.checkpoints import build_pose_model
+from toppose.pose.geometry import warp_crops
+from toppose.pose.inference import TopDownEstimator
+from toppose.pose.models.prepacked import PackedConv2d
+from toppose.pose.precision import describe_precision
 from torch.utils.flop_counter import FlopCounterMode
 
-from common.atomic import write_json
-from common.coco import load_coco
-from common.config import Config, DetectorConfig, load_config, override
-from common.console import summary_table
-from common.errors import MissingWeightsError, run_cli
-from common.synthetic import render_scene
-from detector import Detections, PersonDetector, build_detector
-from pose.checkpoints import build_pose_model
-from pose.geometry import warp_crops
-from pose.inference import TopDownEstimator
-from pose.models.prepacked import PackedConv2d
-from pose.precision import describe_precision
+from benchmarks.sequences import Sequence, make_sequence, render_frames
 from toppose.pipeline import TopDownPipeline, detections_to_pose_result
 from toppose.video import pipeline_config, process_video, video_options
 from toppose.video_io import open_source
-from tracking.sequences import Sequence, make_sequence, render_frames
 
 DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "coco-mini" / "val2017"
 DEFAULT_ANN = DEFAULT_IMAGES.parent / "annotations" / "person_keypoints_val2017.json"
@@ -290,7 +290,7 @@ def video_fps(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m eval.benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--config", type=Path, default=None, help="model setup (default: configs/rtmpose_m_256x192.toml)"
     )

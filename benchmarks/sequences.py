@@ -17,9 +17,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-
-from common.schema import NUM_KEYPOINTS, OKS_SIGMAS, PERSON_CATEGORY_ID
-from common.synthetic import TEMPLATE, Person, draw_figure, random_pose, textured_background
+from toppose.common.schema import NUM_KEYPOINTS, OKS_SIGMAS, PERSON_CATEGORY_ID
+from toppose.common.synthetic import TEMPLATE, Person, draw_figure, random_pose, textured_background
 
 # (parent, joint, grandchild or -1): limbs swung by the gait, as joint indices of the COCO schema.
 _ARMS = ((5, 7, 9), (6, 8, 10))
