@@ -14,6 +14,7 @@ import math
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -25,18 +26,14 @@ from toppose.common.errors import ConfigError
 CONFIG_DIR = Path(str(files("toppose.configs")))
 DEFAULT_CONFIG = CONFIG_DIR / "rtmpose_m_256x192.toml"
 
-# The names a config may use; each pose/models module builds its own (a test checks they agree).
-FAMILY_BACKBONES = {
-    "simplebaseline": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
-    "hrnet": ("hrnet_w32", "hrnet_w48"),
-    "vitpose": ("vit_s", "vit_b", "vit_l", "vit_h"),
-    "rtmpose": ("cspnext_t", "cspnext_s", "cspnext_m", "cspnext_l"),
-}
-BACKBONES = tuple(name for names in FAMILY_BACKBONES.values() for name in names)
+# family -> its backbones: what model.family and model.backbone accept. The pose families are a later step (one
+# module each in pose/models, described there), which this module does not import: each registers here
+# (pose.models.family.register_family), and the choices are looked up when a value is checked.
+FAMILY_BACKBONES: dict[str, tuple[str, ...]] = {}
 CONVENTIONS = ("legacy", "udp", "half_pixel")  # pixel conventions, see pose/geometry.py
 CHANNEL_ORDERS = ("rgb", "bgr")
-CODEC_TYPES = ("heatmap", "simcc")
-DECODE_METHODS = ("dark", "argmax")
+CODEC_TYPES = ("heatmap", "simcc")  # the codecs of pose/codecs; each family names the one it outputs
+DECODE_METHODS = ("dark", "argmax")  # the heatmap codec's
 PRECISION_NAMES = ("fp32", "bf16", "fp16", "auto")  # "auto": see pose/precision.py
 BACKENDS = ("torch", "onnxruntime")  # what runs the pose network, see pose/runtime.py
 DETECTOR_NAMES = (
@@ -47,6 +44,22 @@ DETECTOR_NAMES = (
 DEVICE_PATTERN = (r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N")
 
 
+def _registered_families() -> dict[str, tuple[str, ...]]:
+    if not FAMILY_BACKBONES:
+        raise RuntimeError("no pose family is registered: import toppose.pose.models before checking a model config")
+    return FAMILY_BACKBONES
+
+
+def family_names() -> tuple[str, ...]:
+    """The registered pose families, in registration order: model.family's choices."""
+    return tuple(_registered_families())
+
+
+def backbone_names() -> tuple[str, ...]:
+    """The backbones of every registered pose family: model.backbone's choices."""
+    return tuple(name for names in _registered_families().values() for name in names)
+
+
 @dataclass(frozen=True)
 class Check:
     """What a field accepts beyond its type: a range, choices, a pattern, odd integers (each element of a tuple)."""
@@ -55,7 +68,7 @@ class Check:
     gt: float | None = None
     le: float | None = None
     lt: float | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()  # or the function that gives them at each check
     pattern: tuple[str, str] | None = None  # (regular expression for the whole value, how to describe it)
     odd: bool = False
 
@@ -66,10 +79,14 @@ class Check:
             or (self.gt is not None and value <= self.gt)
             or (self.le is not None and value > self.le)
             or (self.lt is not None and value >= self.lt)
-            or (self.choices and value not in self.choices)
+            or (self.choices and value not in self.options())
             or (self.pattern is not None and not re.fullmatch(self.pattern[0], value))
             or (self.odd and value % 2 == 0)
         )
+
+    def options(self) -> tuple[str, ...]:
+        """The values the field may take, when it has choices."""
+        return self.choices() if callable(self.choices) else self.choices
 
     def describe(self) -> str:
         """The range in words, to follow the type: ``"> 0"``, ``"in [0, 1]"``, or ``""``."""
@@ -91,8 +108,8 @@ def setting(default: Any, **constraints: Any) -> Any:
 class ModelConfig:
     """The single-person pose network."""
 
-    family: str = setting("simplebaseline", choices=tuple(FAMILY_BACKBONES))  # pose/models: one module each
-    backbone: str = setting("resnet50", choices=BACKBONES)
+    family: str = setting("simplebaseline", choices=family_names)  # pose/models: one module each
+    backbone: str = setting("resnet50", choices=backbone_names)
     input_size: tuple[int, int] = setting((192, 256), ge=1)  # (width, height)
     heatmap_size: tuple[int, int] = setting((48, 64), ge=1)  # (width, height)
     deconv_channels: int = setting(256, ge=1)
@@ -113,7 +130,7 @@ class CropConfig:
 class CodecConfig:
     """What the network outputs (heatmaps or SimCC vectors), its targets and decoding."""
 
-    type: str = setting("heatmap", choices=CODEC_TYPES)  # "heatmap" (SimpleBaseline, HRNet, ViTPose), "simcc" (RTMPose)
+    type: str = setting("heatmap", choices=CODEC_TYPES)  # what the network outputs: its family's codec (pose/models)
     sigma: float = setting(2.0, gt=0, le=100)  # heatmap pixels
     decode: str = setting("dark", choices=DECODE_METHODS)  # "dark" (sub-pixel Taylor step) or "argmax"
     blur_kernel: int = setting(11, ge=1, odd=True)  # DARK's Gaussian blur (1 = none)
@@ -176,7 +193,7 @@ _NOUNS = {float: ("a number", "numbers"), int: ("an integer", "integers"), str: 
 def describe(annotation: Any, check: Check) -> str:
     """What a field of type ``annotation`` under ``check`` accepts, in words."""
     if check.choices:
-        return "one of " + ", ".join(repr(c) for c in check.choices)
+        return "one of " + ", ".join(repr(c) for c in check.options())
     if check.pattern is not None:
         return check.pattern[1]
     args = typing.get_args(annotation)
@@ -255,15 +272,23 @@ def load_config(path: str | Path | None = None, cls: type = Config) -> Any:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The parsed TOML file at ``path``; a missing or malformed file is a :class:`ConfigError`."""
+    """The parsed TOML file at ``path``; a missing, unreadable, non-UTF-8 or malformed file is a
+    :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
+        return tomllib.loads(data.decode("utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:  # TOML files are UTF-8: e.g. a Latin-1 byte in a comment
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}: not valid TOML: byte 0x{data[err.start]:02x} on line {line} is not UTF-8") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        raise ConfigError(f"{path}: not valid TOML (arrays or tables nested too deep)") from None
 
 
 def override(cfg: Any, dotted: str, value: Any, source: str = "override") -> None:

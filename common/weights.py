@@ -1,6 +1,14 @@
-"""Checkpoint files: public ones through the torch hub cache, weights-only reading, checked loading.
+"""Checkpoint files: public ones through the torch hub cache, bounded weights-only reading, checked loading.
 
-Every file is read with ``torch.load(..., weights_only=True)``: pickled Python objects are refused.
+:func:`load_checkpoint` is the one way a network's weights file is loaded (pose networks and detectors): read,
+its state dict taken out, its keys renamed by the caller's hook, checked against the network.
+
+Every file is read with ``torch.load(..., weights_only=True)``: pickled Python objects are refused. Before
+anything is unpacked, the size it unpacks to is checked against a bound: the environment variable
+``TOPPOSE_MAX_CHECKPOINT_BYTES`` (bytes; default 4 GiB, room for ViTPose-H's 2.5 GB fp32 checkpoints). The size
+of a zip checkpoint (torch's format since 1.6) is the sum of its records' sizes in the archive's directory, which
+is what torch allocates (a record may be compressed far below it); a legacy (pre-zip) file is read as stored, its
+size is its size on disk.
 """
 
 from __future__ import annotations
@@ -8,7 +16,8 @@ from __future__ import annotations
 import http.client
 import pickle
 import re
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +25,12 @@ import numpy as np
 import torch
 from toppose.common.console import error_console, warn
 from toppose.common.errors import MissingWeightsError, UserError
+from toppose.common.limits import env_limit
 from torch import nn
 
 SHOWN_KEYS = 3  # how many offending keys an error message lists
+MAX_BYTES_VARIABLE = "TOPPOSE_MAX_CHECKPOINT_BYTES"
+DEFAULT_MAX_BYTES = 4 * 2**30
 # Plain-data numpy globals that training frameworks leave in checkpoint metadata (a best score saved as
 # a numpy float; mmengine's ``meta.dataset_meta`` with arrays of sigmas and colours), under the module
 # names of numpy 2.x and 1.x, on top of torch's weights-only set. Arrays of numeric dtypes rebuild from
@@ -77,11 +89,34 @@ def fetch_checkpoint(url: str, sha256_prefix: str | None = None) -> Path:
     return path
 
 
+def max_checkpoint_bytes() -> int:
+    """The bound on what a checkpoint may unpack to: ``$TOPPOSE_MAX_CHECKPOINT_BYTES``, else 4 GiB."""
+    return env_limit(MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES)
+
+
+def unpacked_size(path: Path) -> int:
+    """What reading the checkpoint at ``path`` unpacks, in bytes, from its zip directory alone (nothing is
+    decompressed); a file that is not a zip archive (torch's legacy format) is read as stored: its size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(record.file_size for record in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return path.stat().st_size
+
+
 def read_checkpoint(path: str | Path) -> Any:
-    """``torch.load(path, map_location="cpu", weights_only=True)``, any failure as a one-line :class:`UserError`."""
+    """``torch.load(path, map_location="cpu", weights_only=True)``, any failure as a one-line :class:`UserError`.
+
+    A file that unpacks to more than :func:`max_checkpoint_bytes` is refused before torch reads any of it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint file not found: {path}")
+    size, limit = unpacked_size(path), max_checkpoint_bytes()
+    if size > limit:
+        raise UserError(
+            f"{path}: refused to load: the checkpoint unpacks to {size:,} bytes, over the limit of {limit:,} bytes "
+            f"({MAX_BYTES_VARIABLE} raises it)"
+        )
     try:
         with torch.serialization.safe_globals(NUMPY_DATA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -145,3 +180,18 @@ def load_checked(
             error_console(), f"{source}: ignored {len(unexpected)} keys the {what} does not have: {_listed(unexpected)}"
         )
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
+
+
+def load_checkpoint(
+    model: nn.Module,
+    path: str | Path,
+    what: str,
+    rename: Callable[[dict[str, torch.Tensor]], Mapping[str, torch.Tensor]] | None = None,
+    allow_extra: bool = True,
+) -> None:
+    """Load the checkpoint file at ``path`` into ``model`` (a ``what``, for messages): read it
+    (:func:`read_checkpoint`), take out its state dict (:func:`unwrap_state_dict`), rename its keys to the model's
+    with ``rename`` (which may refuse the file with a :class:`UserError`), load it checked (:func:`load_checked`)."""
+    path = Path(path)
+    state = unwrap_state_dict(read_checkpoint(path), path)
+    load_checked(model, rename(state) if rename is not None else state, path, what, allow_extra)

@@ -22,7 +22,7 @@ import torch
 from toppose.common.config import DetectorConfig
 from toppose.common.errors import UserError
 from toppose.common.schema import PERSON_CATEGORY_ID
-from toppose.common.weights import fetch_checkpoint, load_checked, read_checkpoint, torch_device, unwrap_state_dict
+from toppose.common.weights import fetch_checkpoint, load_checkpoint, torch_device
 from toppose.detector.detections import Detections, sigmoid
 from toppose.detector.folding import for_inference
 from torch import nn
@@ -93,18 +93,22 @@ def default_weights_file(name: str) -> str:
     return ARCHITECTURES[name].weights.url.rsplit("/", 1)[-1]
 
 
+def _detector_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """A torchvision checkpoint's tensors for ``model``: DataParallel's ``module.`` prefix removed, and the
+    BatchNorm counters of layers ``model`` has frozen (which keep none) dropped."""
+    expected = model.state_dict()
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return {k: v for k, v in state.items() if k in expected or not k.endswith(".num_batches_tracked")}
+
+
 def _load_weights(model: nn.Module, name: str, arch: Architecture, weights: str) -> None:
     if weights:
         path = Path(weights).expanduser()
-        state = {k.removeprefix("module."): v for k, v in unwrap_state_dict(read_checkpoint(path), path).items()}
-        expected = model.state_dict()
-        counters = [k for k in state if k.endswith(".num_batches_tracked") and k not in expected]
-        load_checked(model, {k: v for k, v in state.items() if k not in counters}, path, name, allow_extra=False)
-        return
-    hash_prefix = torch.hub.HASH_REGEX.search(default_weights_file(name))
-    path = fetch_checkpoint(arch.weights.url, hash_prefix.group(1) if hash_prefix else None)
-    load_checked(model, unwrap_state_dict(read_checkpoint(path), path), path, name, allow_extra=False)
-    if arch.zero_eps:
+    else:
+        hash_prefix = torch.hub.HASH_REGEX.search(default_weights_file(name))
+        path = fetch_checkpoint(arch.weights.url, hash_prefix.group(1) if hash_prefix else None)
+    load_checkpoint(model, path, name, lambda state: _detector_keys(state, model), allow_extra=False)
+    if not weights and arch.zero_eps:
         for module in model.modules():
             if isinstance(module, FrozenBatchNorm2d):
                 module.eps = 0.0
@@ -134,8 +138,7 @@ def person_detections(output: DetectorOutput, cfg: DetectorConfig) -> Detections
     boxes = output["boxes"].detach().float().cpu().reshape(-1, 4)
     keep = torch.nonzero((output["labels"].cpu() == PERSON_CATEGORY_ID) & (scores > cfg.score_threshold))[:, 0]
     keep = keep[nms(boxes[keep], scores[keep], cfg.nms_threshold)]  # best score first
-    if cfg.max_people > 0:
-        keep = keep[: cfg.max_people]
+    keep = keep[: cfg.max_people] if cfg.max_people > 0 else keep  # only those Detections.top keeps are converted
     xyxy = boxes[keep].double().numpy()
     detections = Detections(
         np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1), scores[keep].double().numpy()
@@ -145,7 +148,7 @@ def person_detections(output: DetectorOutput, cfg: DetectorConfig) -> Detections
         logits = output["keypoints_scores"].detach().cpu()[keep].double().numpy()
         detections.keypoints = np.concatenate([points, sigmoid(logits)[..., None]], axis=-1)
         detections.keypoint_logits = logits
-    return detections
+    return detections.top(cfg.max_people)
 
 
 class PersonDetector:

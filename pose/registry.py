@@ -1,6 +1,6 @@
 """The public COCO checkpoints we know: where each lives (URL, sha256 prefix of the file) and the setup it
-was trained in (family, backbone, input size, codec, pixel convention, channel order), with the COCO
-val2017 AP its model-zoo table reports. Figures and file names are MMPose's model zoo:
+was trained in (family, backbone, input size, pixel convention, channel order; the codec is its family's), with
+the COCO val2017 AP its model-zoo table reports. Figures and file names are MMPose's model zoo:
 
 * SimpleBaseline: ``configs/body_2d_keypoint/topdown_heatmap/coco/resnet_coco.md`` (0.x-era files);
 * HRNet: ``hrnet_coco.md``, ``hrnet_dark_coco.md``, ``hrnet_udp_coco.md`` (1.x files);
@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from toppose.pose.models import FAMILIES
 
 MMPOSE = "https://download.openmmlab.com/mmpose/"
 SIMPLEBASELINE_URL = MMPOSE + "top_down/resnet/"
@@ -33,9 +35,13 @@ class RegistryEntry:
     input_size: tuple[int, int]  # (width, height)
     published_ap: float  # COCO val2017 keypoint AP in its model-zoo table (person detector, flip test)
     convention: str = "legacy"  # pixel convention of its training pipeline (pose/geometry.py)
-    codec: str = "heatmap"  # "heatmap" or "simcc"
     num_deconv: int = 0  # deconvolutions of the head (SimpleBaseline 3, ViTPose classic 2)
     channel_order: str = "rgb"  # of the frames it was trained on
+
+    @property
+    def codec(self) -> str:
+        """What its network outputs: its family's codec."""
+        return FAMILIES[self.family].codec
 
     @property
     def file_name(self) -> str:
@@ -96,7 +102,7 @@ def _rtmpose(size: str, data: str, input_size: str, stamp: str, ap: float) -> tu
     url = (
         f"{RTMPOSE_URL}rtmpose-{'tiny' if size == 't' else size}_simcc-{data}_pt-aic-coco_420e-{input_size}-{stamp}.pth"
     )
-    entry = RegistryEntry(url, "rtmpose", f"cspnext_{size}", (width, height), ap, codec="simcc")
+    entry = RegistryEntry(url, "rtmpose", f"cspnext_{size}", (width, height), ap)
     return f"rtmpose_{size}_{data}_{input_size}", entry
 
 

@@ -156,7 +156,7 @@ def test_registry_entries_match_their_file_names() -> None:
         assert re.fullmatch(r"[0-9a-f]{8}", entry.sha256_prefix) and f"-{entry.sha256_prefix}_" in entry.file_name
         width, height = entry.input_size
         assert f"{height}x{width}" in name and f"{height}x{width}" in entry.file_name
-        assert entry.family in FAMILIES and entry.backbone in FAMILIES[entry.family]
+        assert entry.family in FAMILIES and entry.backbone in FAMILIES[entry.family].backbones
         assert name.startswith(entry.family) and 60.0 < entry.published_ap < 80.0
         # UDP in the name, or ViTPose (trained with UDPHeatmap), exactly where the entry says udp
         assert (entry.convention == "udp") == ("udp" in entry.file_name or entry.family == "vitpose")

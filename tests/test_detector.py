@@ -178,7 +178,7 @@ def test_default_weights_come_from_the_hub_cache_like_torchvision(
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")  # present in the cache: no download; its reading is replaced below
     read = mock.Mock(return_value=state)
-    monkeypatch.setattr(torchvision_detector, "read_checkpoint", read)
+    monkeypatch.setattr("toppose.common.weights.read_checkpoint", read)
     ours = torchvision_detector.build_model(name)  # as loaded, before build_detector folds its batch norms
     read.assert_called_once_with(cached)
     with mock.patch.object(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: state):
@@ -205,9 +205,9 @@ def test_offline_cli_exits_2_with_one_error_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy", "http_proxy")}
     env.update(TORCH_HOME=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
     code = (
-        "from common.errors import run_cli\n"
-        "from common.config import DetectorConfig\n"
-        "from detector import build_detector\n"
+        "from toppose.common.errors import run_cli\n"
+        "from toppose.common.config import DetectorConfig\n"
+        "from toppose.detector import build_detector\n"
         f"run_cli(lambda argv: build_detector(DetectorConfig(name='{FAST}')) and 0)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)

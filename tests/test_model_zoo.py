@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import toppose.pose.checkpoints
 import torch
 from toppose.common.config import Config
 from toppose.common.errors import UserError
@@ -113,9 +112,7 @@ def test_every_registered_network_loads_published_values_and_runs(name: str, mon
     belongs, and a forward pass gives outputs of the published shapes. The file is handed over in memory
     (reading files of each layout is tested above): ViTPose-H alone is 2.5 GB."""
     state = random_state(published_keys(name))
-    monkeypatch.setattr(
-        toppose.pose.checkpoints, "read_checkpoint", lambda path: {"meta": {}, "state_dict": dict(state)}
-    )
+    monkeypatch.setattr("toppose.common.weights.read_checkpoint", lambda path: {"meta": {}, "state_dict": dict(state)})
     cfg = setup_of(name, weights=__file__)  # an existing file, never read
     model = build_pose_model(cfg.model, split_ratio=cfg.codec.split_ratio)
     loaded = model.state_dict()
@@ -166,7 +163,7 @@ def test_run_py_with_an_rtmpose_setup(synthetic_coco: Path, tmp_path: Path) -> N
 
     from toppose.pose.results import load_results
 
-    import run
+    from toppose.cli import run
 
     weights = tmp_path / "rtmpose-m.pth"
     torch.manual_seed(0)  # the network's own initialisation: random normal running variances would be negative
@@ -183,17 +180,3 @@ def test_run_py_with_an_rtmpose_setup(synthetic_coco: Path, tmp_path: Path) -> N
     entries = load_results(out / "results.json")
     assert len(entries) == len(annotations["annotations"])
     assert all(np.isfinite(e["keypoints"]).all() for e in entries)
-
-
-def test_the_config_names_every_backbone_each_family_builds() -> None:
-    from toppose.pose.models import hrnet, rtmpose, simplebaseline, vitpose
-
-    built = {
-        "simplebaseline": simplebaseline.BACKBONES,
-        "hrnet": tuple(hrnet.WIDTHS),
-        "vitpose": tuple(vitpose.ARCHS),
-        "rtmpose": tuple(f"cspnext_{size}" for size in rtmpose.SIZES),
-    }
-    from toppose.common.config import FAMILY_BACKBONES
-
-    assert {family: tuple(names) for family, names in built.items()} == FAMILY_BACKBONES

@@ -10,7 +10,9 @@ last module of stage 4 fuses into the highest-resolution branch only.
 from __future__ import annotations
 
 import torch
+from toppose.common.config import ModelConfig
 from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models.family import FamilySpec, mmpose_keys
 from torch import nn
 
 WIDTHS = {"hrnet_w32": 32, "hrnet_w48": 48}
@@ -174,3 +176,20 @@ class HRNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))
+
+
+def _build(model_cfg: ModelConfig, split_ratio: float) -> HRNet:
+    return HRNet(model_cfg.backbone)
+
+
+FAMILY = FamilySpec(
+    name="hrnet",
+    title="HRNet",
+    backbones=tuple(WIDTHS),
+    codec="heatmap",
+    input_multiple=32,  # the lowest-resolution branch's stride
+    heatmap_stride=lambda model_cfg: HRNet.output_stride,
+    signature="transition1.0.0.weight",
+    to_model_keys=mmpose_keys,
+    build=_build,
+)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 
 import torch
+from toppose.common.config import ModelConfig
 from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models.family import FamilySpec, mmpose_keys
 from torch import nn
 
 # size -> (deepen factor, widen factor), as in the RTMPose configs
@@ -215,3 +217,20 @@ class RTMPose(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.backbone(images))
+
+
+def _build(model_cfg: ModelConfig, split_ratio: float) -> RTMPose:
+    return RTMPose(model_cfg.backbone.removeprefix("cspnext_"), tuple(model_cfg.input_size), split_ratio)
+
+
+FAMILY = FamilySpec(
+    name="rtmpose",
+    title="RTMPose",
+    backbones=tuple(f"cspnext_{size}" for size in SIZES),
+    codec="simcc",
+    input_multiple=TRUNK_STRIDE,
+    heatmap_stride=lambda model_cfg: None,  # SimCC vectors, no heatmaps
+    signature="gau.uv.weight",
+    to_model_keys=mmpose_keys,
+    build=_build,
+)

@@ -2,21 +2,25 @@
 
 Module names follow the official release (torchvision ResNet names for the trunk, then
 ``deconv_layers`` and ``final_layer``), so its checkpoints load as they are; MMPose's layout maps
-onto them by prefix (see :mod:`pose.checkpoints`).
+onto them by prefix (:func:`to_model_keys`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torchvision
-from toppose.common.config import FAMILY_BACKBONES
-from toppose.common.errors import UserError
+from toppose.common.config import ModelConfig
 from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models.family import FamilySpec
 from torch import nn
 
-BACKBONES = FAMILY_BACKBONES["simplebaseline"]
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 TRUNK_STRIDE = 32  # the ResNet trunk's total downsampling
 TRUNK_MODULES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+# Checkpoint-key prefixes of the public layouts (DataParallel, MMPose 0.x and 1.x), removed to reach our names.
+KEY_PREFIXES = ("module.", "backbone.", "keypoint_head.", "head.")
 
 
 class SimpleBaseline(nn.Module):
@@ -68,14 +72,30 @@ class SimpleBaseline(nn.Module):
         return self.final_layer(self.deconv_layers(x))
 
 
-def check_sizes(input_size: tuple[int, int], heatmap_size: tuple[int, int], num_deconv: int = 3) -> None:
-    """Reject an input the trunk cannot divide evenly, or a heatmap size the network does not produce."""
-    if any(side % TRUNK_STRIDE for side in input_size):
-        raise UserError(f"model.input_size {tuple(input_size)}: both sides must be multiples of {TRUNK_STRIDE}")
-    stride = TRUNK_STRIDE // 2**num_deconv
-    expected = (input_size[0] // stride, input_size[1] // stride)
-    if tuple(heatmap_size) != expected:
-        raise UserError(
-            f"model.heatmap_size {tuple(heatmap_size)} does not match input_size {tuple(input_size)} "
-            f"/ output stride {stride} = {expected}"
-        )
+def to_model_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Official / MMPose 0.x / MMPose 1.x keys (and ``module.``-prefixed ones) renamed to the official module names
+    (a ``to_model_keys`` hook; ``model`` unused)."""
+    renamed = {}
+    for key, value in state.items():
+        for prefix in KEY_PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        renamed[key] = value
+    return renamed
+
+
+def _build(model_cfg: ModelConfig, split_ratio: float) -> SimpleBaseline:
+    return SimpleBaseline(model_cfg.backbone, NUM_KEYPOINTS, model_cfg.deconv_channels, model_cfg.num_deconv)
+
+
+FAMILY = FamilySpec(
+    name="simplebaseline",
+    title="SimpleBaseline",
+    backbones=BACKBONES,
+    codec="heatmap",
+    input_multiple=TRUNK_STRIDE,
+    heatmap_stride=lambda model_cfg: TRUNK_STRIDE // 2**model_cfg.num_deconv,
+    signature="layer4.0.conv1.weight",
+    to_model_keys=to_model_keys,
+    build=_build,
+)

@@ -9,8 +9,12 @@ MMPose's ``HeatmapHead``); module names follow it, so MMPose's released checkpoi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
+from toppose.common.config import ModelConfig
 from toppose.common.schema import NUM_KEYPOINTS
+from toppose.pose.models.family import FamilySpec, mmpose_keys
 from torch import nn
 
 # backbone -> (embedding width, layers, heads, MLP width)
@@ -141,3 +145,31 @@ class ViTPose(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))
+
+
+def to_model_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """MMPose's names (:func:`mmpose_keys`); a ``pos_embed`` saved with a class-token slot (one position more than
+    ``model`` has) loses slot 0, as mmpretrain does when it loads such a file into a model without a class token."""
+    renamed = mmpose_keys(state, model)
+    key = "backbone.pos_embed"
+    positions = model.get_parameter(key).shape[1]
+    if key in renamed and renamed[key].shape[1] == positions + 1:
+        renamed[key] = renamed[key][:, 1:]
+    return renamed
+
+
+def _build(model_cfg: ModelConfig, split_ratio: float) -> ViTPose:
+    return ViTPose(model_cfg.backbone, tuple(model_cfg.input_size), model_cfg.num_deconv)
+
+
+FAMILY = FamilySpec(
+    name="vitpose",
+    title="ViTPose",
+    backbones=tuple(ARCHS),
+    codec="heatmap",
+    input_multiple=PATCH,
+    heatmap_stride=lambda model_cfg: ViTPose.output_stride,
+    signature="patch_embed.projection.weight",
+    to_model_keys=to_model_keys,
+    build=_build,
+)

@@ -12,7 +12,7 @@ from pathlib import Path
 from toppose.common.config import DEVICE_PATTERN, Config, load_config, setting
 from toppose.common.errors import UserError
 from toppose.common.schema import NUM_KEYPOINTS
-from toppose.pose.models import FAMILY_CODECS, check_model_config
+from toppose.pose.models import FAMILIES, check_model_config
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("step", "cosine")
@@ -110,8 +110,8 @@ def check_training_config(cfg: TrainingConfig) -> None:
         raise UserError("data.train_annotations and data.train_images must name the training set")
     check_model_config(cfg.model)
     family, codec = cfg.model.family, cfg.codec.type
-    if codec != FAMILY_CODECS[family]:
-        raise UserError(f"model.family '{family}' outputs {FAMILY_CODECS[family]}, not codec.type '{codec}'")
+    if codec != FAMILIES[family].codec:
+        raise UserError(f"model.family '{family}' outputs {FAMILIES[family].codec}, not codec.type '{codec}'")
     if cfg.train.pretrained_backbone and not cfg.model.weights and family != "simplebaseline":
         raise UserError(
             f"train.pretrained_backbone: ImageNet trunks here are torchvision's ResNets (simplebaseline only); "

@@ -34,13 +34,13 @@ import torch
 import torch.distributed as dist
 import torchvision
 from rich.console import Console
-from toppose.common.atomic import atomic_path
+from toppose.common.atomic import atomic_path, check_writable_folder
 from toppose.common.console import warn
 from toppose.common.errors import MissingWeightsError, UserError
 from toppose.common.weights import fetch_checkpoint, load_checked, read_checkpoint, unwrap_state_dict
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.codecs import build_codec
-from toppose.pose.models import FAMILY_NAMES
+from toppose.pose.models import FAMILIES
 from toppose.pose.models.inputs import to_input_tensor
 from toppose.pose.models.simplebaseline import TRUNK_MODULES, SimpleBaseline
 from toppose.pose.training.augment import CropSpec
@@ -233,7 +233,7 @@ class Trainer:
         if not isinstance(state, dict) or not {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(state):
             raise UserError(f"{path}: not a training checkpoint (use it as model.weights to fine-tune from it)")
         model_cfg = self.cfg.model
-        load_checked(self.network, state["model"], path, f"{FAMILY_NAMES[model_cfg.family]} {model_cfg.backbone}")
+        load_checked(self.network, state["model"], path, f"{FAMILIES[model_cfg.family].title} {model_cfg.backbone}")
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError) as err:
@@ -346,7 +346,7 @@ class Trainer:
         log = MetricsLog(self.output_dir / METRICS_LOG, runtime.is_main, self.start_epoch if resumed else None)
         if runtime.is_main:
             self.console.print(
-                f"training {FAMILY_NAMES[self.cfg.model.family]} {self.cfg.model.backbone} "
+                f"training {FAMILIES[self.cfg.model.family].title} {self.cfg.model.backbone} "
                 f"{tuple(self.cfg.model.input_size)} on {len(self.dataset)} people "
                 f"({self.iters_per_epoch} iterations/epoch of {tcfg.batch_size}), {runtime.world_size} x "
                 f"{runtime.device}, epochs {self.start_epoch + 1}..{tcfg.epochs}",
@@ -378,6 +378,7 @@ def train(cfg: TrainingConfig, resume: str | Path | None = None, console: Consol
     check_training_config(cfg)
     console = console or Console(stderr=True, highlight=False)
     output_dir = Path(cfg.train.output_dir)
+    check_writable_folder(output_dir)  # a file there, or a read-only folder: one line now, not a traceback later
     if resume is None and (output_dir / CHECKPOINT_LAST).is_file():
         raise UserError(
             f"{output_dir} already holds a run ({CHECKPOINT_LAST}): pass --resume, or pick another output dir"
