@@ -6,7 +6,8 @@ entries are kept. An image without entries has no people: :meth:`BoxesByImage.ge
 ``Detections.empty()`` for it, so callers can look up every image id. Every number must be finite and
 every coordinate within ``common.numbers.MAX_COORDINATE`` pixels; zero-area boxes are kept but listed
 in ``BoxesByImage.problems`` for the caller to warn about (:func:`boxes_outside` finds the boxes that
-miss an image).
+miss an image). Each image keeps its ``max_people`` best boxes (``detector.max_people``, as the detector's
+people are bounded: :meth:`Detections.top`); a file that had more is named in ``problems`` too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from toppose.common.config import DetectorConfig
 from toppose.common.errors import UserError
 from toppose.common.jsonio import read_json
 from toppose.common.numbers import MAX_COORDINATE, is_coordinate, is_number
@@ -56,8 +58,9 @@ def _entry_problem(entry: Any) -> str | None:
     return None
 
 
-def load_boxes(path: str | Path, min_score: float = 0.0) -> BoxesByImage:
-    """Person boxes with ``score >= min_score`` per image id, best score first.
+def load_boxes(path: str | Path, min_score: float = 0.0, max_people: int = DetectorConfig.max_people) -> BoxesByImage:
+    """Person boxes with ``score >= min_score`` per image id, best score first, the best ``max_people`` of each
+    image (all where ``max_people`` <= 0).
 
     A missing file, invalid JSON, a top level that is not a list, or a malformed entry is a
     :class:`UserError` naming the file (and the entry's index).
@@ -80,10 +83,21 @@ def load_boxes(path: str | Path, min_score: float = 0.0) -> BoxesByImage:
     if zero_area:
         boxes.problems.append(f"{path}: zero-area person boxes find nobody ({_entries(zero_area)})")
     for image_id, people in rows.items():
-        scores = np.array([score for _, score in people], dtype=np.float64)
-        order = np.argsort(-scores, kind="stable")
-        boxes[image_id] = Detections(np.array([box for box, _ in people], dtype=np.float64)[order], scores[order])
+        boxes[image_id] = _best_first(people).top(max_people)
+    crowded = sum(len(people) > len(boxes[image_id]) for image_id, people in rows.items())
+    if crowded:
+        boxes.problems.append(
+            f"{path}: {crowded} image(s) have more than {max_people} person boxes; each keeps its {max_people} "
+            "best-scoring (detector.max_people)"
+        )
     return boxes
+
+
+def _best_first(people: list[tuple[list[float], float]]) -> Detections:
+    """``(box, score)`` pairs as detections, best score first (ties in file order)."""
+    scores = np.array([score for _, score in people], dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    return Detections(np.array([box for box, _ in people], dtype=np.float64)[order], scores[order])
 
 
 def _entries(indices: list[int], shown: int = 5) -> str:

@@ -34,6 +34,13 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def top(self, max_people: int) -> Detections:
+        """The ``max_people`` best (everyone where ``max_people`` <= 0): the bound ``detector.max_people`` puts on
+        the people of a frame, whether the detector or a boxes file found them."""
+        if max_people <= 0 or len(self) <= max_people:
+            return self
+        return self.select(np.arange(max_people))
+
     def select(self, index: np.ndarray | list[int]) -> Detections:
         """The people at ``index``, in that order."""
         index = np.asarray(index, dtype=np.int64)

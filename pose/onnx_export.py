@@ -21,6 +21,7 @@ from torch import nn
 INPUT_NAME = "crops"
 OUTPUT_NAMES = {"heatmap": ("heatmaps",), "simcc": ("simcc_x", "simcc_y")}
 EXAMPLE_BATCH = 2  # the batch traced; the batch axis is exported as dynamic
+FINGERPRINT_KEY = "toppose.fingerprint"  # metadata of cached graphs: what they were exported from
 MAX_GRAPH_BYTES = 2**31 - 2**26  # a single ONNX file holds at most 2 GB (protobuf), weights included
 
 
@@ -52,8 +53,9 @@ def metadata(cfg: Config) -> dict[str, str]:
     return props
 
 
-def export_onnx(model: nn.Module, cfg: Config) -> bytes:
-    """The serialized ONNX model of ``model`` (on the CPU, eval mode) under the setup ``cfg``.
+def export_onnx(model: nn.Module, cfg: Config, fingerprint: str = "") -> bytes:
+    """The serialized ONNX model of ``model`` (on the CPU, eval mode) under the setup ``cfg``; a ``fingerprint``
+    (of the weights and setup, see :func:`pose.runtime.graph_key`) is recorded in its metadata.
 
     A network too large for one ONNX file (over 2 GB of weights: ViTPose-H) is a :class:`UserError`.
     """
@@ -77,5 +79,5 @@ def export_onnx(model: nn.Module, cfg: Config) -> bytes:
         dynamic_shapes=({0: torch.export.Dim("batch")},),
     )
     proto = program.model_proto
-    onnx.helper.set_model_props(proto, metadata(cfg))
+    onnx.helper.set_model_props(proto, metadata(cfg) | ({FINGERPRINT_KEY: fingerprint} if fingerprint else {}))
     return proto.SerializeToString()

@@ -3,8 +3,10 @@
 The network is exported once per weights (:func:`pose.onnx_export.export_onnx`) into a cache file beside
 the torch hub checkpoints, ``<torch hub dir>/onnx/<family>_<backbone>_<W>x<H>-<key>.onnx``, keyed by a
 hash of the weights, the setup fields the graph depends on and torch's version; later runs load it
-instead of exporting again (seconds). An unwritable cache only costs the export at every start (a
-warning says so). ONNX Runtime runs the graph in fp32 on the CPU, with ``inference.ort_threads``
+instead of exporting again (seconds). The whole hash is also recorded in the file's metadata
+(``toppose.fingerprint``) and checked when loading: a file of other weights or another setup under the
+cache's name, or a damaged one, is exported again, with a note. An unwritable cache only costs the export at
+every start (a warning says so). ONNX Runtime runs the graph in fp32 on the CPU, with ``inference.ort_threads``
 intra-op threads (0: torch's thread count, ``torch.get_num_threads()``).
 """
 
@@ -22,7 +24,7 @@ from toppose.common.atomic import write_bytes
 from toppose.common.config import Config
 from toppose.common.console import error_console, warn
 from toppose.common.errors import UserError
-from toppose.pose.onnx_export import INPUT_NAME, export_onnx, metadata
+from toppose.pose.onnx_export import FINGERPRINT_KEY, INPUT_NAME, export_onnx, metadata
 from toppose.pose.precision import resolved_precision
 from torch import nn
 
@@ -31,6 +33,7 @@ INSTALL_COMMAND = "python -m pip install onnxruntime onnx onnxscript"  # the ext
 # graph optimization levels, named as onnxruntime.GraphOptimizationLevel names them
 OPTIMIZATION_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
                        "disabled": "ORT_DISABLE_ALL"}  # fmt: skip
+KEY_IN_NAME = 20  # hex digits of the graph key in the cache file's name
 GRAPH_VERSION = 2  # bump when CropsInput or the export settings change: older cache files are then not used
 
 
@@ -66,14 +69,19 @@ def graph_key(model: nn.Module, cfg: Config) -> str:
     for name, tensor in model.state_dict().items():
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:20]
+    return digest.hexdigest()
+
+
+def cache_file(cfg: Config, key: str) -> Path:
+    """Where the exported graph of :func:`graph_key` ``key`` under ``cfg`` is cached."""
+    width, height = cfg.model.input_size
+    name = f"{cfg.model.family}_{cfg.model.backbone}_{width}x{height}-{key[:KEY_IN_NAME]}.onnx"
+    return Path(torch.hub.get_dir()) / "onnx" / name
 
 
 def cache_path(model: nn.Module, cfg: Config) -> Path:
     """Where the exported graph of ``model`` under ``cfg`` is cached."""
-    width, height = cfg.model.input_size
-    name = f"{cfg.model.family}_{cfg.model.backbone}_{width}x{height}-{graph_key(model, cfg)}.onnx"
-    return Path(torch.hub.get_dir()) / "onnx" / name
+    return cache_file(cfg, graph_key(model, cfg))
 
 
 def ort_session(graph: bytes | Path, threads: int, optimization: str = "all") -> Any:
@@ -92,17 +100,30 @@ def ort_session(graph: bytes | Path, threads: int, optimization: str = "all") ->
     return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
+def _verified_session(path: Path, key: str, threads: int) -> Any | None:
+    """The session of the cache file ``path`` when its graph is the one of ``key``; else ``None``, with a note."""
+    try:
+        session = ort_session(path, threads)
+    except Exception as err:  # onnxruntime's own error types: a damaged or foreign file
+        warn(error_console(), f"ignoring unreadable ONNX cache file {path} ({type(err).__name__}); exporting again")
+        return None
+    if session.get_modelmeta().custom_metadata_map.get(FINGERPRINT_KEY) != key:
+        warn(error_console(), f"ignoring ONNX cache file {path}: not exported from these weights and setup "
+                              f"(no matching {FINGERPRINT_KEY}); exporting again")  # fmt: skip
+        return None
+    return session
+
+
 def cached_session(model: nn.Module, cfg: Config, threads: int) -> Any:
     """The session of ``model``'s graph from the cache, exporting (and caching) it first where it is absent.
 
-    A cache file ONNX Runtime cannot read is replaced by a fresh export."""
-    path = cache_path(model, cfg)
-    if path.is_file():
-        try:
-            return ort_session(path, threads)
-        except Exception as err:  # onnxruntime's own error types: a damaged or foreign file
-            warn(error_console(), f"ignoring unreadable ONNX cache file {path} ({type(err).__name__}); exporting again")
-    graph = export_onnx(model, cfg)
+    A cache file ONNX Runtime cannot read, or whose recorded fingerprint is not ``model``'s and ``cfg``'s, is
+    replaced by a fresh export."""
+    key = graph_key(model, cfg)
+    path = cache_file(cfg, key)
+    if path.is_file() and (session := _verified_session(path, key, threads)) is not None:
+        return session
+    graph = export_onnx(model, cfg, key)
     try:
         write_bytes(path, graph)
     except OSError as err:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pycocotools.coco import COCO
+from rich.console import Console
+from toppose.common.config import Config, DetectorConfig
 from toppose.common.errors import UserError
 from toppose.detector import Detections, boxes_outside, load_boxes
+from toppose.eval.coco import person_boxes
 
 
 def _write(tmp_path: Path, content: object) -> Path:
@@ -89,3 +97,42 @@ def test_zero_area_boxes_are_named_and_boxes_outside_an_image_found(tmp_path: Pa
         load_boxes(_write(tmp_path, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}])).problems
         == []
     )
+
+
+def _crowd(image_id: int, scores: list[float]) -> list[dict[str, object]]:
+    return [{"image_id": image_id, "category_id": 1, "bbox": [i, i, 10, 20], "score": s} for i, s in enumerate(scores)]
+
+
+def test_people_per_image_are_bounded_as_the_detector_s(tmp_path: Path) -> None:
+    crowds = _crowd(1, [0.1 * (i % 10) for i in range(50)]) + _crowd(2, [0.5, 0.7]) + _crowd(3, [0.9] * 9)
+    path = _write(tmp_path, crowds)
+    boxes = load_boxes(path, max_people=8)
+    assert [len(boxes[i]) for i in (1, 2, 3)] == [8, 2, 8]
+    np.testing.assert_array_equal(boxes[1].scores, [0.9] * 5 + [0.8] * 3)
+    np.testing.assert_array_equal(boxes[3].boxes[:, 0], np.arange(8))  # equal scores: the file's order
+    assert boxes.problems == [
+        f"{path}: 2 image(s) have more than 8 person boxes; each keeps its 8 best-scoring (detector.max_people)"
+    ]
+    assert len(load_boxes(path, max_people=0)[1]) == 50 and load_boxes(path, max_people=0).problems == []
+    assert len(load_boxes(path)[1]) == DetectorConfig.max_people == 30  # the detector's default bound
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    scores=st.lists(st.floats(0, 1), min_size=0, max_size=40),
+    max_people=st.integers(0, 45),
+)
+def test_the_best_boxes_are_kept(scores: list[float], max_people: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        boxes = load_boxes(_write(Path(folder), _crowd(5, scores)), max_people=max_people)
+    expected = sorted(scores, reverse=True)[: max_people or None]
+    np.testing.assert_array_equal(boxes.get(5).scores, expected)
+    assert len(boxes.problems) == (0 < max_people < len(scores))
+
+
+def test_eval_bounds_the_boxes_with_the_setting(tmp_path: Path) -> None:
+    cfg = Config()
+    cfg.detector.max_people, cfg.detector.score_threshold = 3, 0.0
+    console = Console(file=io.StringIO(), width=400)
+    boxes = person_boxes(COCO(), [1], cfg, console, _write(tmp_path, _crowd(1, [0.5] * 7)))
+    assert len(boxes.get(1)) == 3 and "detector.max_people" in console.file.getvalue()
