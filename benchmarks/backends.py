@@ -31,10 +31,10 @@ from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.codecs import Outputs
 from toppose.pose.inference import TopDownEstimator
 from toppose.pose.models.inputs import inference_copy
-from toppose.pose.options import positive_int
 from toppose.pose.runtime import cache_path, ort_session
 
 from benchmarks.crowd import setup_config
+from toppose.cli.options import positive_int
 
 # The CPU modes of torch.compile (the others add CUDA graphs), and "freezing": the default mode with
 # inductor's freezing (weights folded in as constants, prepacked for oneDNN, convolution + activation fused).

@@ -48,14 +48,14 @@ from toppose.common.errors import UserError, run_cli
 from toppose.detector import Detections
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.inference import TopDownEstimator
-from toppose.pose.options import SETUPS, positive_int, setup_path
 from toppose.pose.precision import describe_precision
 
 from benchmarks.sequences import Sequence, build_truth, dense_scenario
 from benchmarks.speed import TruthFeedingDetector, build_timing_detector, write_sequence_clip
+from toppose.cli.options import SETUPS, positive_int, setup_path
 from toppose.pipeline import TopDownPipeline
+from toppose.sources import open_source
 from toppose.video import pipeline_config, process_video, video_options
-from toppose.video_io import open_source
 
 YOLO_WEIGHTS = "yolo11n-pose.pt"
 YOLO_LABEL = "YOLO11n-pose"

@@ -24,13 +24,16 @@ from toppose.common.coco import evaluate_keypoints, load_coco, selected_image_id
 from toppose.common.config import Config
 from toppose.common.console import error_console, summary_table, warn
 from toppose.common.errors import UserError, run_cli
-from toppose.eval.coco import ground_truth_boxes, write_output
+from toppose.common.poses import PoseResult
+from toppose.eval.coco import ground_truth_boxes
 from toppose.pose import geometry
 from toppose.pose.annotations import predict_images
 from toppose.pose.checkpoints import build_pose_model
-from toppose.pose.inference import PoseResult, StageTimer, TopDownEstimator
-from toppose.pose.options import add_model_arguments, config_from_args, positive_int
+from toppose.pose.inference import StageTimer, TopDownEstimator
 from toppose.pose.results import to_coco_entries
+
+from toppose.cli.eval import write_output
+from toppose.cli.options import add_model_arguments, config_from_args, positive_int
 
 REFERENCE = "fp32"
 THRESHOLDS = (0.5, 1.0)  # grid units: the shares of keypoints moved further are reported

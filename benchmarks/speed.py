@@ -48,8 +48,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.sequences import Sequence, make_sequence, render_frames
 from toppose.pipeline import TopDownPipeline, detections_to_pose_result
+from toppose.sources import open_source
 from toppose.video import pipeline_config, process_video, video_options
-from toppose.video_io import open_source
 
 DEFAULT_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "coco-mini" / "val2017"
 DEFAULT_ANN = DEFAULT_IMAGES.parent / "annotations" / "person_keypoints_val2017.json"

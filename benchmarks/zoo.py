@@ -19,11 +19,11 @@ from toppose.common.console import summary_table
 from toppose.common.errors import UserError, run_cli
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.inference import TopDownEstimator
-from toppose.pose.options import positive_int
 from toppose.pose.registry import REGISTRY
 from toppose.pose.setup import apply_weights_setup
 
 from benchmarks.speed import count_flops
+from toppose.cli.options import positive_int
 
 
 def default_setups() -> list[str]:

@@ -8,7 +8,6 @@ differ. ``python -m common.synthetic OUT_DIR --images 40`` writes ``OUT_DIR/imag
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,17 +150,7 @@ def make_dataset(out_dir: str | Path, num_images: int = 40, seed: int = 0, width
     return ann_path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m common.synthetic", description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--images", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"))
-    args = parser.parse_args(argv)
-    path = make_dataset(args.out_dir, args.images, args.seed, *args.size)
-    print(f"wrote {path}")
-    return 0
+if __name__ == "__main__":  # a checkout's python -m alias of `toppose synthetic`
+    from toppose.cli import alias
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    alias("synthetic")

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from toppose.common.poses import PoseResult
 from toppose.common.schema import FLIP_INDEX, NUM_KEYPOINTS
 from toppose.pose import geometry
 from toppose.pose.annotations import GroundTruthPeople
 from toppose.pose.codecs import Outputs
-from toppose.pose.inference import NetworkFn, PoseResult, TopDownEstimator
+from toppose.pose.inference import NetworkFn, TopDownEstimator
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from rich.console import Console
 from toppose.common.console import progress_bar
 from toppose.common.errors import UserError
 from toppose.common.images import read_image
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS
-from toppose.pose.inference import PoseResult, StageTimer
+from toppose.pose.inference import StageTimer
 from toppose.pose.results import to_coco_entries
 
 # (frame BGR, image id) -> the poses of that image.

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from toppose.common.poses import PoseResult
 from toppose.common.schema import SKELETON
-from toppose.pose.inference import PoseResult
 
 Colour = tuple[int, int, int]  # BGR
 

@@ -17,7 +17,7 @@ import torch
 from toppose.common.allocator import keep_freed_memory
 from toppose.common.config import PRECISION_NAMES, Config
 from toppose.common.errors import UserError
-from toppose.common.schema import NUM_KEYPOINTS
+from toppose.common.poses import PoseResult
 from toppose.pose import geometry
 from toppose.pose.codecs import Outputs, build_codec
 from toppose.pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
@@ -29,28 +29,6 @@ from torch import nn
 # (crops (N, H, W, 3) BGR uint8, their image-to-input affines (N, 2, 3), mirrored (N,) bool)
 # -> the network's outputs (heatmaps (N, K, h, w), or SimCC x and y vectors); see TopDownEstimator.estimate.
 NetworkFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Outputs]
-
-
-@dataclass
-class PoseResult:
-    """The people found in one frame, best score first."""
-
-    boxes: np.ndarray  # (N, 4) xywh, the boxes the crops were built from
-    box_scores: np.ndarray  # (N,)
-    keypoints: np.ndarray  # (N, K, 3): x, y in image pixels, confidence
-    scores: np.ndarray  # (N,) instance score = box score x mean confident-keypoint confidence
-
-    @classmethod
-    def empty(cls) -> PoseResult:
-        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros((0, NUM_KEYPOINTS, 3)), np.zeros(0))
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def select(self, index: np.ndarray | list[int]) -> PoseResult:
-        """The people at ``index``, in that order."""
-        index = np.asarray(index, dtype=np.int64)
-        return PoseResult(self.boxes[index], self.box_scores[index], self.keypoints[index], self.scores[index])
 
 
 def instance_scores(box_scores: np.ndarray, keypoint_scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -186,7 +164,8 @@ class TopDownEstimator:
         """Poses of the people in ``boxes_xywh`` (``(N, 4)``, COCO xywh) of one frame.
 
         ``network_fn`` replaces the network (the oracle renders ground-truth outputs); it is
-        called with all of the frame's crops at once, in box order. ``nms`` applies OKS-NMS.
+        called with all of the frame's crops at once, in box order. ``nms`` applies OKS-NMS and puts the people
+        best score first; without it they stay one per box, in the order of the boxes.
         """
         boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
         if len(boxes) == 0:
@@ -211,7 +190,6 @@ class TopDownEstimator:
                 keypoints[..., :2], scores, boxes[:, 2] * boxes[:, 3], self.cfg.inference.oks_nms_threshold,
                 keypoints[..., 2], self.cfg.inference.keypoint_score_threshold,
             )  # fmt: skip
-        else:
-            keep = list(np.argsort(-scores, kind="stable"))
+            result = result.select(keep)
         self.timer.add("decode", started)
-        return result.select(keep)
+        return result

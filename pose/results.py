@@ -9,8 +9,8 @@ import numpy as np
 from toppose.common.errors import UserError
 from toppose.common.jsonio import read_json
 from toppose.common.numbers import MAX_COORDINATE, is_coordinate, is_number, keypoints_problem
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS, PERSON_CATEGORY_ID
-from toppose.pose.inference import PoseResult
 
 REQUIRED_FIELDS = ("image_id", "category_id", "keypoints", "score")
 
@@ -79,17 +79,24 @@ def load_results(path: str | Path, required: tuple[str, ...] = REQUIRED_FIELDS) 
 def resumable_entries(path: Path, names: set[str]) -> list[dict[str, Any]]:
     """The entries of an earlier, interrupted run's results file, to keep when continuing it.
 
-    Every entry must carry the ``file_name`` of one of ``names`` (the images of this run); otherwise the
-    file is not a run over the same input, and continuing it would mix two runs: a :class:`UserError`.
-    A missing file is a run that had not finished its first image: nothing to keep.
+    A missing file is a run that had not finished its first image: nothing to keep. See :func:`same_input`.
     """
     if not path.exists():
         return []
-    entries = validate_entries(read_json(path, "results file"), str(path))
+    return same_input(read_json(path, "results file"), names, str(path))
+
+
+def same_input(entries: Any, names: set[str], source: str) -> list[dict[str, Any]]:
+    """``entries`` checked as results of a run over the images ``names``, to keep when continuing it.
+
+    Every entry must carry the ``file_name`` of one of ``names`` (the images of this run); otherwise the
+    entries are not of a run over the same input, and continuing it would mix two runs: a :class:`UserError`.
+    """
+    entries = validate_entries(entries, source)
     strangers = [e.get("file_name") for e in entries if e.get("file_name") not in names]
     if strangers:
         raise UserError(
-            f"cannot resume: {path} holds results for {len(strangers)} entries that are not images of this input "
+            f"cannot resume: {source} holds results for {len(strangers)} entries that are not images of this input "
             f"(e.g. {strangers[0]!r}): it is the output of another run"
         )
     return entries

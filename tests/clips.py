@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from toppose.common.config import CONFIG_DIR
 from toppose.pose.models.simplebaseline import SimpleBaseline
-from toppose.pose.options import CONFIG_DIR
 
 from benchmarks.sequences import make_sequence, render_frames
 

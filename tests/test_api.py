@@ -12,9 +12,9 @@ from toppose.common.schema import KEYPOINT_NAMES
 from toppose.detector.boxes_file import load_boxes
 from toppose.pose.results import load_results
 
-import run
 from tests.clips import make_clip
 from toppose import Person, PoseEstimator
+from toppose.cli import run
 from toppose.pipeline import TopDownPipeline
 
 FRAMES = 16

@@ -25,7 +25,7 @@ from toppose.pose.setup import apply_weights_setup, describe_checkpoint
 from toppose.pose.training.config import TrainingConfig
 from torch import nn
 
-import run
+from toppose.cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = ModelConfig(backbone="resnet18", weights="")
@@ -238,7 +238,7 @@ def test_registry_entries_set_their_setup_without_downloading() -> None:
 def test_run_and_eval_take_the_setup_from_our_checkpoint(
     reference_state: dict, synthetic_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from toppose.eval.coco import main as eval_main
+    from toppose.cli.eval import main as eval_main
 
     checkpoint = tmp_path / "best.pth"
     _training_checkpoint(checkpoint, reference_state, _resnet18_training_config())

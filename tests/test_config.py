@@ -23,12 +23,12 @@ from toppose.common.config import (
 )
 from toppose.common.errors import ConfigError, run_cli
 from toppose.detector import ARCHITECTURES
-from toppose.pose.options import config_from_args
 from toppose.pose.precision import AUTOCAST_DTYPES
-from toppose.pose.training.cli import apply_overrides
 from toppose.pose.training.config import TrainingConfig
 
-import run
+from toppose.cli import run
+from toppose.cli.options import config_from_args
+from toppose.cli.train import apply_overrides
 
 
 def test_default_config_loads() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.draw import draw_poses, palette_colour, person_colours
-from toppose.pose.inference import PoseResult
 
 
 def one_person(points: dict[int, tuple[float, float, float]], box: tuple[float, ...] = (20, 20, 100, 80)) -> PoseResult:

@@ -12,10 +12,10 @@ from toppose.common.coco import METRIC_NAMES
 from toppose.common.config import DetectorConfig
 from toppose.common.errors import run_cli
 from toppose.detector.torchvision_detector import PersonDetector, build_detector
-from toppose.eval.coco import main
 from toppose.pose.models import SimpleBaseline
 
 import toppose.pipeline
+from toppose.cli.eval import main
 
 SMALL_MODEL = """\
 [model]
@@ -232,9 +232,7 @@ def test_oracle_reports_blank_frames(synthetic_coco: Path, tmp_path: Path, capsy
 def test_unwritable_outputs_fail_before_the_evaluation(
     synthetic_coco: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        "toppose.eval.coco.load_coco", lambda path: pytest.fail("evaluated before checking the outputs")
-    )
+    monkeypatch.setattr("toppose.cli.eval.load_coco", lambda path: pytest.fail("evaluated before checking the outputs"))
     (tmp_path / "file").write_text("")
     for flag in ("--json", "--save-results"):
         argv = ["--ann", str(synthetic_coco / "annotations.json"), "--oracle", flag, str(tmp_path / "file" / "m.json")]

@@ -7,10 +7,11 @@ import pytest
 import torch
 from toppose.common.config import Config
 from toppose.common.errors import UserError
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose import precision
 from toppose.pose.codecs.heatmap import encode
-from toppose.pose.inference import PoseResult, TopDownEstimator, instance_scores
+from toppose.pose.inference import TopDownEstimator, instance_scores
 from toppose.pose.models import RTMPose, SimpleBaseline, build_network
 from toppose.pose.models.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_copy, network_input
 from torch import nn
@@ -46,6 +47,19 @@ def test_keypoints_land_on_box_centres(frame: np.ndarray) -> None:
     np.testing.assert_allclose(result.keypoints[..., 2], confidence, atol=1e-6)
     np.testing.assert_allclose(result.scores, np.array([0.9, 0.8]) * confidence)
     assert set(estimator.timer.seconds) == {"crop", "pose", "decode"}
+
+
+def test_without_nms_people_keep_the_order_of_their_boxes(frame: np.ndarray) -> None:
+    """The tracker follows its tracks with poses estimated in its boxes: row i must be box i, whatever the scores."""
+    cfg = Config()
+    estimator = TopDownEstimator(CentrePeak(cfg.model.heatmap_size), cfg)
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [200.5, 30.25, 80.0, 60.0], [100.0, 100.0, 40.0, 40.0]])
+    scores = np.array([0.2, 0.9, 0.5])
+    unsorted = estimator.estimate(frame, boxes, scores, nms=False)
+    np.testing.assert_array_equal(unsorted.boxes, boxes)
+    np.testing.assert_array_equal(unsorted.box_scores, scores)
+    with_nms = estimator.estimate(frame, boxes, scores)
+    assert list(with_nms.box_scores) == [0.9, 0.5, 0.2]  # OKS-NMS ranks by score (these poses do not overlap)
 
 
 def test_no_boxes_gives_empty_result(frame: np.ndarray) -> None:

@@ -18,8 +18,9 @@ from toppose.common.errors import run_cli
 from toppose.common.plots import plots_available
 from toppose.common.schema import KEYPOINT_NAMES
 from toppose.tracking.kinematics import KinematicsOptions, write_report
-from toppose.tracking.kinematics.__main__ import main
 from toppose.tracking.kinematics.motion import analyse_track, range_of_motion, rate
+
+from toppose.cli.kinematics import main
 
 # A person standing face on, in pixels from the mid-hip (y down). Body height as the report defines it:
 # trunk (mid-shoulder to mid-hip) 50 + thigh 45 + shank 45 = 140 px.

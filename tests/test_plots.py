@@ -13,6 +13,8 @@ from toppose.common.errors import run_cli
 from toppose.common.plots import Panel, Series, plots_available, save_chart
 from toppose.pose.training import plot_metrics
 
+from toppose.cli import plot_training
+
 pytestmark = pytest.mark.skipif(not plots_available(), reason="matplotlib (the plots extra) is not installed")
 
 
@@ -59,7 +61,7 @@ def test_plot_metrics_draws_the_loss_and_ap_charts(tmp_path: Path, capsys: pytes
                 "iteration": 40, "loss": 0.0015}, {"kind": "val", "epoch": 2, "AP": 0.3, "AP50": 0.6}]  # fmt: skip
     log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(plot_metrics.main, [str(log), "-o", str(tmp_path / "curves.png")])
+        run_cli(plot_training.main, [str(log), "-o", str(tmp_path / "curves.png")])
     assert exit_info.value.code == 0 and "wrote" in capsys.readouterr().out
     png = cv2.imread(str(tmp_path / "curves.png"))
     assert png is not None and png.shape[0] > png.shape[1] / 2 and (png < 200).any(axis=2).mean() > 0.01
@@ -76,13 +78,13 @@ def test_plot_metrics_errors_are_one_line(
         ([str(log)], 1, "metrics.jsonl:2: not a JSON line"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
-            run_cli(plot_metrics.main, [*argv, "-o", str(tmp_path / "c.png")])
+            run_cli(plot_training.main, [*argv, "-o", str(tmp_path / "c.png")])
         err = capsys.readouterr().err
         assert exit_info.value.code == code and err.count("\n") == 1 and message in err, err
     log.write_text('{"kind": "val", "epoch": 1, "AP": 0.1, "AP50": 0.2}\n')
     hide_matplotlib(monkeypatch)
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(plot_metrics.main, [str(log), "-o", str(tmp_path / "c.png")])
+        run_cli(plot_training.main, [str(log), "-o", str(tmp_path / "c.png")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err == "error: plots need matplotlib: pip install 'toppose[plots]'\n"
     assert not (tmp_path / "c.png").exists()

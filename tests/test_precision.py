@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from toppose.common.errors import run_cli
-from toppose.eval.coco import main as eval_coco_main
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.training.config import TrainingConfig
 
 from benchmarks.precision import PrecisionReport, main
+from toppose.cli.eval import main as eval_coco_main
 
 FIELDS = {field.name for field in dataclasses.fields(PrecisionReport)}
 

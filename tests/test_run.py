@@ -15,12 +15,16 @@ import numpy as np
 import pytest
 import toppose.common.atomic
 import torch
+from toppose.common.atomic import is_temporary
 from toppose.common.errors import run_cli
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.models import SimpleBaseline
 from toppose.pose.results import load_results
 
-import run
+import toppose.images
+import toppose.sources
+from toppose import images
+from toppose.cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 RES18 = str(ROOT / "configs" / "simplebaseline_res18_256x192.toml")
@@ -132,7 +136,7 @@ def test_subprocess_run(workspace: dict[str, Path], tmp_path: Path) -> None:
     ],
 )
 def test_assign_image_ids(stems: list[str], expected: list[int]) -> None:
-    assert run.assign_image_ids([Path(f"{s}.jpg") for s in stems]) == expected
+    assert images.assign_image_ids([Path(f"{s}.jpg") for s in stems]) == expected
 
 
 @pytest.mark.parametrize(
@@ -151,16 +155,16 @@ def test_assign_image_ids(stems: list[str], expected: list[int]) -> None:
 def test_image_id_rule_is_stated_and_a_mixed_folder_warned_about(
     names: list[str], rule: str, warning: str | None
 ) -> None:
-    stated, surprise = run.image_id_rule([Path(n) for n in names], with_ann=False)
+    stated, surprise = images.image_id_rule([Path(n) for n in names], with_ann=False)
     assert stated == rule
     assert surprise == warning or (warning is not None and surprise.endswith(warning))
-    assert run.image_id_rule([Path(n) for n in names], with_ann=True) == ("from --ann", None)
+    assert images.image_id_rule([Path(n) for n in names], with_ann=True) == ("from --ann", None)
 
 
 def test_assign_image_ids_from_annotations() -> None:
     ann = {"a/1.jpg": 10, "2.jpg": 20}
     paths = [Path("a/1.jpg"), Path("b/2.jpg"), Path("c.jpg")]
-    assert run.assign_image_ids(paths, ann) == [10, 20, None]
+    assert images.assign_image_ids(paths, ann) == [10, 20, None]
 
 
 def test_bad_files_are_skipped_and_listed(
@@ -260,11 +264,16 @@ def test_failed_results_write_keeps_the_earlier_file(
     def disk_full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(toppose.common.atomic.os, "fsync", disk_full)  # the results are half written when this fires
+    def results_on_a_full_disk(path: Path, obj: object) -> None:
+        monkeypatch.setattr(toppose.common.atomic.os, "fsync", disk_full)  # the results are half written then
+        toppose.common.atomic.write_json(path, obj)
+
+    monkeypatch.setattr(toppose.images, "write_json", results_on_a_full_disk)
     code, _, err = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-draw"], capsys)
     assert "results.json" in assert_one_error_line(code, err)
     assert (out / "results.json").read_text() == earlier
-    assert [p.name for p in out.iterdir()] == ["results.json"]  # no temporary file left behind
+    assert not any(is_temporary(p.name) for p in out.iterdir())  # no temporary file left behind
+    assert (out / "results.journal.jsonl").is_file()  # the images done, kept for --resume
 
 
 def test_huge_box_is_one_error_line(
@@ -305,7 +314,7 @@ def test_unwritable_output_fails_before_any_work(
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the pipeline was built before the output folder was checked")
 
-    monkeypatch.setattr(run, "build_pipeline", no_work)
+    monkeypatch.setattr(images, "build_pipeline", no_work)
     (tmp_path / "file").write_text("")
     for out in (tmp_path / "file", tmp_path / "file" / "out"):
         code, _, err = run_cli_captured([*base_args(workspace, out, workspace["small"]), "--no-draw"], capsys)
@@ -326,7 +335,7 @@ def test_interrupted_folder_run_keeps_its_results_and_resumes(
             os.kill(os.getpid(), signal.SIGTERM)  # the second image: the job is killed while it is read
         return cv2.imread(str(path))
 
-    monkeypatch.setattr(run, "read_image", read_then_stop)
+    monkeypatch.setattr(toppose.sources, "read_image", read_then_stop)
     code, _, err = run_cli_captured(argv, capsys)
     assert code == 130 and "Traceback" not in err
     assert f"interrupted after 1 of 3 images: {out / 'results.json'} holds the images done" in err
@@ -334,7 +343,7 @@ def test_interrupted_folder_run_keeps_its_results_and_resumes(
     assert {e["file_name"] for e in first} == {names[0]}
     assert sorted(p.name for p in (out / "images").iterdir()) == [names[0]]
 
-    monkeypatch.setattr(run, "read_image", lambda path: read.append(path.name) or cv2.imread(str(path)))
+    monkeypatch.setattr(toppose.sources, "read_image", lambda path: read.append(path.name) or cv2.imread(str(path)))
     code, stdout, err = run_cli_captured([*argv, "--resume"], capsys)
     assert code == 0 and "warning" not in err
     assert read[2:] == names[1:]  # the image done before is not read again

@@ -15,17 +15,19 @@ import pytest
 import torch
 from toppose.common.config import CONFIG_DIR, Config, load_config
 from toppose.common.errors import ConfigError, UserError, run_cli
-from toppose.eval import backends, crowd_benchmark
-from toppose.pose import export, runtime
+from toppose.pose import runtime
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.inference import TopDownEstimator
 from toppose.pose.models import build_network
 from toppose.pose.onnx_export import export_onnx
-from toppose.pose.options import config_from_args
 from toppose.pose.registry import REGISTRY
 from toppose.pose.setup import apply_weights_setup
 
-import run
+from benchmarks import backends
+from benchmarks import crowd as crowd_benchmark
+from toppose.cli import export as export_cli
+from toppose.cli import run
+from toppose.cli.options import config_from_args
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, synthetic_coco: Path) -> dict
 
 def tiny_setup(tiny: dict[str, Path], **inference: object) -> tuple[torch.nn.Module, Config]:
     """The tiny network and its setup as the CLIs read them (the weights' own setup merged in), with ``inference``."""
-    args = export.build_parser().parse_args(["-o", "x.onnx", "--config", str(tiny["config"]), "--pose-weights",
+    args = export_cli.build_parser().parse_args(["-o", "x.onnx", "--config", str(tiny["config"]), "--pose-weights",
                                              str(tiny["weights"])])  # fmt: skip
     cfg = config_from_args(args)
     for key, value in inference.items():
@@ -88,7 +90,7 @@ def test_export_writes_an_onnx_file_that_onnxruntime_runs_as_torch(
 ) -> None:
     out = tmp_path / "tiny.onnx"
     argv = ["--config", str(tiny["config"]), "--pose-weights", str(tiny["weights"]), "-o", str(out)]
-    code, stdout, _ = cli(export.main, argv, capsys)
+    code, stdout, _ = cli(export_cli.main, argv, capsys)
     assert code == 0 and "max abs difference" in stdout
     graph = onnx.load(out)
     onnx.checker.check_model(graph)
@@ -115,10 +117,10 @@ def test_export_that_differs_from_torch_is_one_error_and_writes_nothing(
             other.final_layer.bias.add_(0.01)
         return export_onnx(other, cfg)
 
-    monkeypatch.setattr(export, "export_onnx", export_another_network)
+    monkeypatch.setattr(export_cli, "export_onnx", export_another_network)
     out = tmp_path / "tiny.onnx"
     argv = ["--config", str(tiny["config"]), "--pose-weights", str(tiny["weights"]), "-o", str(out)]
-    code, _, err = cli(export.main, argv, capsys)
+    code, _, err = cli(export_cli.main, argv, capsys)
     assert code == 1 and "differ from the torch network's by 0.01, more than --tolerance" in one_error_line(err)
     assert not out.exists()
 
@@ -141,7 +143,7 @@ def test_missing_onnx_packages_are_one_error_line_naming_the_pip_command(
     line = one_error_line(err)
     assert code == 1 and "needs onnxruntime, not installed" in line and "pip install onnxruntime" in line
     without("onnxscript", monkeypatch)
-    code, _, err = cli(export.main, ["--config", str(tiny["config"]), "-o", str(tmp_path / "x.onnx")], capsys)
+    code, _, err = cli(export_cli.main, ["--config", str(tiny["config"]), "-o", str(tmp_path / "x.onnx")], capsys)
     assert code == 1 and "ONNX export needs onnxscript" in one_error_line(err)
 
 

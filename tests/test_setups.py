@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from toppose.common.errors import run_cli
-from toppose.eval import crowd_benchmark
-from toppose.pose.options import SETUPS, config_from_args, setup_path
 from toppose.pose.registry import REGISTRY
 
-import run
+from benchmarks import crowd as crowd_benchmark
+from toppose.cli import run
+from toppose.cli.options import SETUPS, config_from_args, setup_path
 
 
 def parse(*argv: str) -> object:

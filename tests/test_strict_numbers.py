@@ -18,15 +18,17 @@ from toppose.common.atomic import write_json
 from toppose.common.config import Config
 from toppose.common.errors import UserError, run_cli
 from toppose.common.numbers import MAX_COORDINATE
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.detector import load_boxes
-from toppose.eval.coco import main as eval_main
-from toppose.pose.inference import PoseResult, TopDownEstimator
+from toppose.pose.inference import TopDownEstimator
 from toppose.pose.models import SimpleBaseline
 from toppose.pose.results import load_results, to_coco_entries
 from toppose.pose.training.progress import MetricsLog
 
-import run
+import toppose.images
+from toppose.cli import run
+from toppose.cli.eval import main as eval_main
 from toppose.pipeline import TopDownPipeline
 
 QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
@@ -181,7 +183,9 @@ def test_any_boxes_file_through_run_py_exits_cleanly_with_strict_results(
     estimator: TopDownEstimator,
     entries: list[dict[str, Any]],
 ) -> None:
-    monkeypatch.setattr(run, "build_pipeline", lambda cfg, boxes, pose: TopDownPipeline(cfg, estimator, boxes=boxes))
+    monkeypatch.setattr(
+        toppose.images, "build_pipeline", lambda cfg, boxes, pose: TopDownPipeline(cfg, estimator, boxes=boxes)
+    )
     folder, out, dets = tmp_path / "in", tmp_path / "out", tmp_path / "dets.json"
     folder.mkdir(exist_ok=True)
     cv2.imwrite(str(folder / "1.png"), np.full((16, 12, 3), 90, np.uint8))

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from toppose.common.errors import UserError
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS
-from toppose.pose.inference import PoseResult
-from toppose.tracking.__main__ import main as tracking_main
 from toppose.tracking.association import iou_matrix, match
 from toppose.tracking.camera import CameraMotion
 from toppose.tracking.kalman import BoxKalman
@@ -21,6 +20,7 @@ from toppose.tracking.smoothing import SmootherConfig, TrackSmoother, smooth_tra
 from toppose.tracking.tracker import UNTRACKED, Tracker, TrackerConfig
 
 from benchmarks.sequences import make_sequence, render_frames, walking_pose
+from toppose.cli.track import main as tracking_main
 
 
 def people(boxes: list[list[float]], scores: list[float] | None = None) -> PoseResult:
@@ -305,6 +305,13 @@ def test_offline_gives_ids_from_the_start_and_fills_gaps() -> None:
         ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, float("inf")]}], "'bbox' must"),
         ([{"image_id": 0, "keypoints": [10**400] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "finite numbers"),
         ([{"image_id": 1e9, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "frame index"),
+        ([{"image_id": 10**12, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "frame index"),
+        ([{"image_id": -1, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1]}], "frame index"),
+        (
+            [{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1], "timestamp": "0:01"}],
+            "timestamp",
+        ),
+        ([{"image_id": 0, "keypoints": [0] * 51, "score": 1.0, "bbox": [0, 0, 1, 1], "timestamp": -1.0}], "timestamp"),
     ],
 )
 def test_bad_results_are_one_clear_error(entries: object, message: str) -> None:
@@ -330,13 +337,13 @@ def test_tracking_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_tracking_output_is_strict_json_whatever_extra_fields_hold(tmp_path: Path) -> None:
     entries = entries_from([people([[20.0 + 5 * t, 50.0, 50.0, 120.0]]) for t in range(6)])
     for entry in entries:
-        entry["timestamp"] = math.nan  # passed through, and interpolated over gaps
+        entry["speed"] = math.nan  # an extra field of the user's: passed through (a NaN timestamp is refused)
     del entries[3]
     source = tmp_path / "in.json"
     source.write_text(json.dumps(entries))
     assert tracking_main([str(source), "-o", str(tmp_path / "out.json")]) == 0
     out = json.loads((tmp_path / "out.json").read_text(), parse_constant=lambda name: pytest.fail(name))
-    assert len(out) == 6 and {e["timestamp"] for e in out} == {None}
+    assert len(out) == 6 and {e.get("speed") for e in out} == {None}
 
 
 @pytest.mark.parametrize("online", [False, True])

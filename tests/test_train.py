@@ -21,15 +21,17 @@ from rich.console import Console
 from toppose.common.config import CONFIG_DIR
 from toppose.common.errors import MissingWeightsError, UserError, run_cli
 from toppose.common.synthetic import make_dataset
-from toppose.eval.coco import main as eval_coco_main
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.setup import describe_checkpoint
 from toppose.pose.training import plot_metrics
-from toppose.pose.training.cli import main as train_main
 from toppose.pose.training.config import TrainingConfig, check_training_config, load_training_config
 from toppose.pose.training.distributed import Runtime
 from toppose.pose.training.losses import heatmap_loss, simcc_loss
 from toppose.pose.training.trainer import LearningRateSchedule, Trainer, build_training_model, evaluate_on_coco, train
+
+from toppose.cli import plot_training
+from toppose.cli.eval import main as eval_coco_main
+from toppose.cli.train import main as train_main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,7 +113,7 @@ def test_short_run_drives_loss_down_and_ap_up(synthetic_train: Path, synthetic_c
     assert [r["epoch"] for r in records if r["kind"] == "val"] == [12]
     assert all(r["images_per_s"] > 0 and r["lr"] > 0 for r in records if r["kind"] == "train")
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(plot_metrics.main, [str(tmp_path / "run" / "metrics.jsonl"), "-o", str(tmp_path / "curves.png")])
+        run_cli(plot_training.main, [str(tmp_path / "run" / "metrics.jsonl"), "-o", str(tmp_path / "curves.png")])
     assert exit_info.value.code == 0
     png = cv2.imread(str(tmp_path / "curves.png"))
     assert png is not None and png.shape[0] > png.shape[1] / 2  # the loss chart above the AP chart

@@ -20,29 +20,23 @@ import cv2
 import numpy as np
 import pytest
 from rich.console import Console
-from toppose.common.config import load_config
+from toppose.common.config import Config, load_config
 from toppose.common.errors import run_cli
 from toppose.detector.boxes_file import load_boxes
-from toppose.pose.options import config_from_args
 from toppose.pose.results import load_results
 from toppose.tracking.association import iou_matrix
 from toppose.tracking.tracker import Tracker
 
-import run
 import toppose.video
 import toppose.video_sink
 from benchmarks.sequences import Sequence, make_sequence, render_frames
 from tests.clips import make_clip, write_video
+from toppose.cli import run
+from toppose.cli.run import add_video_arguments
 from toppose.pipeline import build_pipeline
-from toppose.video import (
-    add_video_arguments,
-    pipeline_config,
-    process_video,
-    run_video,
-    video_options,
-    warn_about_boxes,
-)
-from toppose.video_io import Frame, FrameSource, is_video_input, open_source
+from toppose.runs import RunRequest, load_given_boxes, warn_about_boxes
+from toppose.sources import Frame, FrameSource, is_video_input, open_source
+from toppose.video import pipeline_config, process_video, video_options
 from toppose.video_sink import VideoSink, h264_encoder_available
 
 FRAMES = 24
@@ -50,13 +44,8 @@ FIELDS = ("image_id", "category_id", "keypoints", "score", "bbox", "box_score", 
 
 
 def run_main(argv: list[str]) -> int:
-    """``run.py argv``: through run.main once it dispatches video inputs, else straight to the video mode."""
-    if hasattr(run, "run_video"):
-        return run.main(argv)
-    parser = run.build_parser()
-    add_video_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_video(args, config_from_args(args))
+    """``toppose run argv``, in-process."""
+    return run.main(argv)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +114,7 @@ def test_tracked_video_with_ground_truth_boxes(clip: dict, tmp_path: Path) -> No
     while video.read()[0]:
         decoded += 1
     assert decoded == FRAMES
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "results.json"]  # no temporary files left
+    assert sorted(p.name for p in out.iterdir()) == [".toppose.lock", "annotated.mp4", "results.json", "run.json"]
 
 
 def test_kinematics_in_the_same_run(clip: dict, tmp_path: Path) -> None:
@@ -303,7 +292,7 @@ def test_interrupted_video_keeps_the_frames_done(
     while video.read()[0]:
         decoded += 1
     assert decoded == 5
-    assert sorted(p.name for p in out.iterdir()) == ["annotated.mp4", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".toppose.lock", "annotated.mp4", "results.json", "run.json"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
 
@@ -346,7 +335,8 @@ def test_boxes_outside_the_frame_are_named(tmp_path: Path) -> None:
     dets.write_text(json.dumps([{"image_id": t, "category_id": 1, "bbox": box, "score": 0.9} for t, box in
                                 [(0, [10, 10, 20, 40]), (3, [700, 10, 20, 40]), (4, [5, 5, 0, 10])]]))  # fmt: skip
     console = Console(file=io.StringIO(), width=300)
-    warn_about_boxes(load_boxes(dets), (640, 360), console)
+    boxes = load_given_boxes(RunRequest("clip.mp4", tmp_path, boxes=dets), Config(), console)
+    warn_about_boxes(boxes, (640, 360), console)
     assert console.file.getvalue().splitlines() == [
         f"warning: {dets}: zero-area person boxes find nobody (entry 2)",
         "warning: boxes lie outside the 640x360 frame in 1 frame(s): 3",  # a zero-area box inside it is not

@@ -28,16 +28,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from toppose.common import checks
 from toppose.common.config import Config
-from toppose.common.errors import UserError
 from toppose.common.images import read_image
+from toppose.common.poses import PoseResult
 from toppose.common.schema import KEYPOINT_NAMES
 from toppose.detector import Detections
 from toppose.loop import LoopOptions, pipeline_config, pose_frames, tracking_config
 from toppose.pipeline import TopDownPipeline, build_pipeline
-from toppose.pose.inference import PoseResult
-from toppose.pose.options import SETUPS, build_config, setup_path
-from toppose.video_io import Frame, open_source
+from toppose.pose.named_setups import build_config, setup_file
+from toppose.runs import RunRequest
+from toppose.sources import Frame, open_source
 
 ImageInput = str | os.PathLike[str] | np.ndarray
 
@@ -87,15 +88,7 @@ def config_of(setup: str | os.PathLike[str] | Config | None, overrides: list[tup
     """The config of a named setup, a config file or a :class:`Config` (``None``: the default setup)."""
     if isinstance(setup, Config):
         return build_config(None, overrides, base=setup)
-    if isinstance(setup, str) and setup in SETUPS:
-        path = setup_path(setup)
-    elif setup is None:
-        path = None
-    else:
-        path = Path(setup)
-        if path.suffix != ".toml":
-            raise UserError(f"setup '{setup}': expected one of {', '.join(SETUPS)} or a .toml config file")
-    return build_config(path, overrides)
+    return build_config(None if setup is None else setup_file(setup), overrides)
 
 
 class PoseEstimator:
@@ -132,15 +125,15 @@ class PoseEstimator:
     def __call__(self, image: ImageInput, boxes: np.ndarray | None = None, rgb: bool = False) -> list[Person]:
         """The people in ``image``: a file path, or an ``(H, W, 3)`` uint8 array in BGR order (``rgb=True``: RGB).
 
-        ``boxes`` (``(N, 4)`` x, y, width, height) skips the detector: one pose per box.
+        ``boxes`` (``(N, 4)`` x, y, width, height, or ``(N, 5)`` with a box score in [0, 1] after them) skips the
+        detector: one pose per box, checked as a boxes file's are (:func:`toppose.common.checks.person_boxes`).
         """
         frame = as_bgr(image, rgb)
         if boxes is None:
             return people_of(self.pipeline.process(frame))
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
-            raise UserError("boxes: expected finite x, y, width, height with width and height > 0")
-        return people_of(self.pipeline.estimate(frame, Detections(boxes, np.ones(len(boxes)))))
+        xywh, scores = checks.person_boxes(boxes)
+        scores = np.ones(len(xywh)) if scores is None else scores
+        return people_of(self.pipeline.estimate(frame, Detections(xywh, scores)))
 
     def track(
         self,
@@ -157,9 +150,13 @@ class PoseEstimator:
         Tracks carry ids >= 1 and smoothed keypoints, as in ``run.py VIDEO --track``; ``det_every`` runs
         the detector on every K-th frame only (default: the setup's ``video.det_every``).
         """
+        request = RunRequest(source, Path(), track=True, det_every=det_every, fps=fps, max_frames=max_frames,
+                             smooth=smooth, camera_motion=camera_motion)  # fmt: skip
+        request.check_values()  # as the command line checks them
+        every = self.config.video.det_every if det_every is None else det_every
         options = LoopOptions(
-            track=True, det_every=det_every or self.config.video.det_every, max_frames=max_frames,
-            tracking=tracking_config(self.config, smooth), camera_motion=camera_motion,
+            track=True, det_every=every, max_frames=max_frames, tracking=tracking_config(self.config, smooth),
+            camera_motion=camera_motion,
         )  # fmt: skip
         pipeline = self.pipeline
         if pipeline.detector is not None:  # low-score boxes feed the tracker's second matching
@@ -167,7 +164,7 @@ class PoseEstimator:
             detector = copy.copy(pipeline.detector)
             detector.cfg = run_cfg.detector
             pipeline = TopDownPipeline(run_cfg, pipeline.estimator, detector)
-        for done in pose_frames(open_source(os.fspath(source), fps), pipeline, options):
+        for done in pose_frames(open_source(source, fps), pipeline, options):
             frame: Frame = done.frame
             yield VideoFrame(frame.index, frame.timestamp, frame.image, people_of(done.poses, done.track_ids))
 
@@ -176,12 +173,7 @@ def as_bgr(image: ImageInput, rgb: bool = False) -> np.ndarray:
     """A BGR uint8 frame from a path or an array (grey, BGR, or RGB with ``rgb``)."""
     if isinstance(image, str | os.PathLike):
         return read_image(image)
-    if not isinstance(image, np.ndarray):
-        raise UserError(f"image: expected a path or a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise UserError(f"image: expected uint8 pixels, got {image.dtype}")
+    image = checks.image_array(image)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise UserError(f"image: expected an (H, W, 3) or (H, W) array, got shape {image.shape}")
     return np.ascontiguousarray(image[..., ::-1] if rgb else image)

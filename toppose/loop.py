@@ -17,12 +17,12 @@ import numpy as np
 
 from toppose.common.config import Config
 from toppose.common.errors import UserError
+from toppose.common.poses import PoseResult
 from toppose.pipeline import TopDownPipeline
-from toppose.pose.inference import PoseResult
 from toppose.pose.results import to_coco_entries
+from toppose.sources import Frame, FrameSource
 from toppose.tracking.camera import CameraMotion
 from toppose.tracking.online import PoseTracker, TrackedFrame, TrackingConfig
-from toppose.video_io import Frame, FrameSource
 
 
 @dataclass
@@ -96,20 +96,11 @@ def _track_frame(
     else:
         poses = PoseResult.empty()
         if uids:
-            poses = _in_box_order(pipeline.estimator.estimate(frame.image, boxes, scores, nms=False), boxes)
+            poses = pipeline.estimator.estimate(frame.image, boxes, scores, nms=False)  # in the tracks' order
         started = time.perf_counter()
         tracked = tracker.follow(frame.index, uids, poses)
     pipeline.timer.add("track", started)
     return tracked
-
-
-def _in_box_order(result: PoseResult, boxes: np.ndarray) -> PoseResult:
-    """``result`` (sorted by score) put back in the order of the ``boxes`` it was estimated from."""
-    order: list[int] = []
-    for box in boxes:
-        rows = np.flatnonzero(np.all(result.boxes == box, axis=1))
-        order.append(int(next(r for r in rows if r not in order)))
-    return result.select(order)
 
 
 def tracking_config(cfg: Config, smooth: bool = True) -> TrackingConfig:

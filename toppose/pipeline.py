@@ -15,13 +15,15 @@ import numpy as np
 
 from toppose.common.config import Config
 from toppose.common.errors import UserError
+from toppose.common.poses import PoseResult
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.detector.detections import Detections
 from toppose.detector.torchvision_detector import PersonDetector, build_detector
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.draw import Colour, draw_poses
-from toppose.pose.inference import PoseResult, StageTimer, TopDownEstimator, instance_scores
-from toppose.pose.options import POSE_SOURCES
+from toppose.pose.inference import StageTimer, TopDownEstimator, instance_scores
+
+POSE_SOURCES = ("network", "rcnn")  # the pose network, or Keypoint R-CNN's own keypoints
 
 
 class TopDownPipeline:

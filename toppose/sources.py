@@ -1,27 +1,25 @@
-"""Streaming frames in (video file, camera, folder of frames) and results out (results JSON; the video: video_sink).
+"""One way in for every input: an image, a folder of images, a list of image files, a video file or a camera.
 
-Frames are read one at a time, so memory stays flat however long the input is. A frame that cannot
-be read or decoded is skipped and recorded in the source's ``problems``; a video that stops before
-the frame count its header promised is reported as ended early. Outputs are written to a temporary
-file beside the target and renamed over it only when complete.
+:func:`open_source` turns any of them into a :class:`FrameSource` whose :meth:`~FrameSource.frames` streams
+:class:`Frame` objects one at a time, so memory stays flat however long the input is. Image sources name each
+frame by its path relative to the input (``Frame.name``), which the image mode of a run uses for ids, resuming
+and annotated copies; the video mode (and tracking) reads the same sources as a stream. A frame that cannot be
+read or decoded is skipped and recorded in the source's ``problems`` (image sources also list it in
+``skipped``); a video that stops before the frame count its header promised is reported as ended early.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Generator
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from toppose.common.atomic import atomic_path
 from toppose.common.errors import UserError
 from toppose.common.images import is_image_path, list_files, read_image
 
@@ -30,36 +28,57 @@ DEFAULT_FPS = 30.0
 MAX_CONSECUTIVE_FAILURES = 25  # unreadable frames in a row after which a video is taken to have ended
 
 
-def is_camera_index(source: str | os.PathLike[str]) -> bool:
-    """Whether ``source`` names a camera: a non-negative integer that is not an existing path."""
+Input = str | os.PathLike[str] | int | Sequence[str | os.PathLike[str]]  # what open_source takes
+
+
+def is_camera_index(source: Input) -> bool:
+    """Whether ``source`` names a camera: an ``int``, or a non-negative integer text that is not an existing path."""
+    if isinstance(source, int) and not isinstance(source, bool):
+        return True
+    if not isinstance(source, str | os.PathLike):
+        return False
     text = os.fspath(source)
     return text.isdigit() and not Path(text).exists()
 
 
-def is_video_input(source: str | os.PathLike[str]) -> bool:
+def is_video_input(source: Input) -> bool:
     """Whether ``source`` is a video file (by suffix) or a camera index, i.e. needs the video mode."""
-    return is_camera_index(source) or Path(source).suffix.lower() in VIDEO_SUFFIXES
+    if is_camera_index(source):
+        return True
+    return isinstance(source, str | os.PathLike) and Path(source).suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass
 class Frame:
-    """One decoded frame: its index in the stream (0-based), its timestamp in seconds, the BGR image."""
+    """One decoded frame: its index in the stream (0-based), its timestamp in seconds, the BGR image, and for
+    image sources its path relative to the input (``""`` for video and camera frames)."""
 
     index: int
     timestamp: float
     image: np.ndarray
+    name: str = ""
 
 
-@dataclass
 class FrameSource(ABC):
-    """Frames of a video, a camera or a folder, streamed by :meth:`frames`; ``problems`` lists what went wrong."""
+    """Frames of a video, a camera or image files, streamed by :meth:`frames`; ``problems`` lists what went wrong.
 
-    name: str
-    fps: float
-    size: tuple[int, int]  # (width, height) of the first frame
-    expected_frames: int | None  # what the container promises; None for a camera
-    problems: list[str] = field(default_factory=list)
-    unreadable: int = 0  # frames skipped because they could not be read or decoded
+    ``size`` is the (width, height) of the first frame; ``expected_frames`` what the input promises (``None`` for
+    a camera).
+    """
+
+    def __init__(self, name: str, fps: float, size: tuple[int, int] | None, expected_frames: int | None) -> None:
+        self.name = name
+        self.fps = fps
+        self._size = size
+        self.expected_frames = expected_frames
+        self.problems: list[str] = []
+        self.unreadable = 0  # frames skipped because they could not be read or decoded
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the first frame."""
+        assert self._size is not None
+        return self._size
 
     @abstractmethod
     def frames(self) -> Generator[Frame, None, None]:
@@ -163,68 +182,98 @@ class CameraSource(FrameSource):
             self._capture.release()
 
 
-class FolderSource(FrameSource):
-    """A folder of frame images in sorted path order (searched recursively); timestamps from ``fps``."""
+class ImageSource(FrameSource):
+    """Image files in the given order, named by their paths relative to ``base``; timestamps from ``fps``.
 
-    def __init__(self, folder: Path, fps: float | None) -> None:
-        files = [p for p in list_files(folder) if is_image_path(p)]
-        if not files:
-            raise UserError(f"no frame images found in {folder}")
-        self._files = files
-        first = None
+    Files without an image suffix are listed in ``skipped`` (not frames); a file that cannot be decoded is
+    skipped as it comes (see :meth:`frames`). ``size`` decodes the first decodable image.
+    """
+
+    def __init__(self, files: Sequence[Path], base: Path, name: str, fps: float | None = None) -> None:
+        super().__init__(name, fps or DEFAULT_FPS, None, None)
+        self.skipped: list[tuple[str, str]] = []  # (name, reason) of the files that are not images
+        self._files: list[tuple[str, Path]] = []
         for path in files:
-            try:
-                first = read_image(path)
-                break
-            except UserError:
-                continue
-        if first is None:
-            raise UserError(f"none of the {len(files)} frame images in {folder} can be decoded")
-        super().__init__(str(folder), fps or DEFAULT_FPS, (first.shape[1], first.shape[0]), len(files))
+            relative = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
+            if is_image_path(path):
+                self._files.append((relative, path))
+            else:
+                self.skipped.append((relative, "not an image"))
+        self.expected_frames = len(self._files)
 
-    def frames(self) -> Generator[Frame, None, None]:
-        for index, path in enumerate(self._files):
+    @property
+    def names(self) -> list[str]:
+        """The images' names (paths relative to the input), in frame order."""
+        return [name for name, _ in self._files]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self._size is None:
+            for _, path in self._files:
+                try:
+                    image = read_image(path)
+                except UserError:
+                    continue
+                self._size = (image.shape[1], image.shape[0])
+                break
+            else:
+                raise UserError(f"none of the {len(self._files)} images in {self.name} can be decoded")
+        return self._size
+
+    def frames(
+        self, only: set[str] | None = None, on_skip: Callable[[str, str], None] | None = None
+    ) -> Generator[Frame, None, None]:
+        """The decodable images as frames (indexed by their place among all images); ``only``: just these names.
+
+        An image that cannot be decoded is counted, listed in ``problems`` and passed to ``on_skip(name, reason)``.
+        """
+        for index, (name, path) in enumerate(self._files):
+            if only is not None and name not in only:
+                continue
             try:
                 image = read_image(path)
             except UserError:
                 self.unreadable += 1
-                self.problems.append(f"frame {index} ({path.name}) could not be decoded (skipped)")
+                self.problems.append(f"frame {index} ({name}) could not be decoded (skipped)")
+                if on_skip is not None:
+                    on_skip(name, "cannot read or decode the image")
                 continue
-            yield Frame(index, index / self.fps, image)
+            yield Frame(index, index / self.fps, image, name)
 
 
-def open_source(source: str | os.PathLike[str], fps: float | None = None) -> FrameSource:
-    """A video file, a camera index or a folder of frames; ``fps`` sets the rate of frames and cameras."""
+def image_source(root: Path, fps: float | None = None, exclude: Sequence[Path] = ()) -> ImageSource:
+    """The images of ``root``: one image file, or a folder searched recursively in sorted path order (hidden files
+    and anything under ``exclude``, e.g. a run's own outputs inside it, left out)."""
+    base = root if root.is_dir() else root.parent
+    excluded = [p.resolve() for p in exclude]
+    files = [p for p in list_files(root) if not any(p.resolve().is_relative_to(e) for e in excluded)]
+    source = ImageSource(files, base, str(root), fps)
+    if not source.names:
+        raise UserError(f"no images found in {root}")
+    return source
+
+
+def open_source(source: Input, fps: float | None = None) -> FrameSource:
+    """Any input as frames: a camera index (an ``int`` or its digits), a video file, a folder of images, an image
+    file, or a list of image files (named relative to their common folder). ``fps`` sets the rate of image frames
+    and cameras."""
     if is_camera_index(source):
-        return CameraSource(int(os.fspath(source)), fps)
+        index = int(source if isinstance(source, int) else os.fspath(source))
+        if index < 0:
+            raise UserError(f"camera index must be 0 or more, got {index}")
+        return CameraSource(index, fps)
+    if not isinstance(source, str | os.PathLike):
+        files = [Path(p) for p in source]
+        if not files:
+            raise UserError("no image files given")
+        missing = [p for p in files if not p.is_file()]
+        if missing:
+            raise UserError(f"image not found: {missing[0]}")
+        base = Path(os.path.commonpath([p.resolve().parent for p in files]))
+        return ImageSource([p.resolve() for p in files], base, f"{len(files)} image files", fps)
     path = Path(source)
-    if path.is_dir():
-        return FolderSource(path, fps)
     if not path.exists():
-        raise UserError(f"no such video, camera or folder: {path}")
+        raise UserError(f"no such file, folder or camera: {path}")
+    if path.is_dir() or is_image_path(path):
+        return image_source(path, fps)
     return VideoFileSource(path)
-
-
-class ResultsWriter:
-    """Streams COCO result entries into a JSON list, atomically (the file appears when closed)."""
-
-    def __init__(self, target: Path, stack: ExitStack) -> None:
-        tmp = stack.enter_context(atomic_path(target))
-        self._file = stack.enter_context(tmp.open("w", encoding="utf-8"))
-        self._file.write("[")
-        self._count = 0
-        stack.callback(self._finish)
-
-    def write(self, entries: list[dict[str, Any]]) -> None:
-        """Append ``entries`` (one frame's) in one write: an interrupt never leaves part of a frame."""
-        chunk = "".join(
-            ("," if self._count + i else "") + "\n" + json.dumps(entry, allow_nan=False)
-            for i, entry in enumerate(entries)
-        )
-        self._file.write(chunk)
-        self._count += len(entries)
-
-    def _finish(self) -> None:
-        self._file.write("\n]\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())

@@ -1,12 +1,12 @@
-"""Video mode of ``run.py``: poses on every frame of a video, a camera or a folder of frames, optionally tracked.
+"""Video mode of a run: poses on every frame of a video, a camera or a folder of frames, optionally tracked.
 
-    python run.py VIDEO -o OUT [--track] [--det-every K] [--trails N] [--kinematics] [model options]
+    toppose run VIDEO -o OUT [--track] [--det-every K] [--trails N] [--kinematics] [model options]
 
 writes OUT/results.json (COCO keypoint results; ``image_id`` = frame index from 0, ``timestamp`` in
 seconds, and with --track a ``track_id`` (>= 1) on every entry) and, unless --no-draw,
 OUT/annotated.mp4 (same size and frame rate as the input, skeletons coloured by track, track ids
 beside the people, optional trails); with --kinematics also OUT/kinematics/ (joint angles and speeds
-per track, see :mod:`tracking.kinematics`). With --track, detections down to the tracker's low score
+per track, see :mod:`toppose.tracking.kinematics`). With --track, detections down to the tracker's low score
 feed the two-stage matching; those below the detector threshold are only kept in the results when
 they continue a track. --det-every K runs the detector on every K-th frame and in between estimates
 the poses inside the tracks' predicted boxes.
@@ -22,13 +22,13 @@ and per-stage seconds::
 
 from __future__ import annotations
 
-import argparse
 import io
 import time
 from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,19 +39,19 @@ from toppose.common.console import error_console, items_table, progress_bar, sta
 from toppose.common.errors import EXIT_INTERRUPTED, UserError
 from toppose.common.interrupts import terminate_as_interrupt
 from toppose.common.jsonio import read_json
-from toppose.detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
+from toppose.common.poses import PoseResult
 from toppose.loop import LoopOptions, frame_entries, pipeline_config, pose_frames, tracking_config
+from toppose.outputs import ResultsWriter
 from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.pose.draw import palette_colour
-from toppose.pose.inference import PoseResult
-from toppose.pose.options import non_negative_int, positive_float, positive_int
+from toppose.run_folder import write_record
+from toppose.runs import RunRequest, load_given_boxes, warn_about_boxes, warn_random_weights
+from toppose.sources import CameraSource, FrameSource, is_video_input, open_source
 from toppose.tracking.kinematics import report as kinematics_report
-from toppose.video_io import CameraSource, FrameSource, ResultsWriter, is_video_input, open_source
 from toppose.video_sink import VideoSink
 
 __all__ = [
-    "VideoOptions", "VideoReport", "add_video_arguments", "is_video_input", "pipeline_config", "process_video",
-    "run_video", "video_options",
+    "VideoOptions", "VideoReport", "is_video_input", "pipeline_config", "process_video", "run_video", "video_options",
 ]  # fmt: skip
 
 VIDEO_NAME = "annotated.mp4"
@@ -207,35 +207,6 @@ def _record(report: VideoReport, frame: int, poses: PoseResult, ids: np.ndarray 
         summary.score_sum += float(score)
 
 
-def add_video_arguments(parser: argparse.ArgumentParser) -> None:
-    """The video-mode flags of ``run.py``."""
-    group = parser.add_argument_group("video (INPUT a video file, a camera index, or a folder of frames with --track)")
-    group.add_argument(
-        "--track", action="store_true", help="follow people across frames: track ids on every result, smoothed poses"
-    )
-    group.add_argument(
-        "--det-every", type=positive_int, metavar="K",
-        help="with --track: run the detector on every K-th frame only, follow the tracks in between "
-        "(default: the setup's video.det_every, 1 unless a setup sets it)",
-    )  # fmt: skip
-    group.add_argument(
-        "--trails", type=non_negative_int, default=0, metavar="N",
-        help="with --track: draw each person's path over the last N frames",
-    )  # fmt: skip
-    group.add_argument("--no-smooth", action="store_true", help="with --track: keypoints and boxes as estimated")
-    group.add_argument(
-        "--camera-motion", action="store_true",
-        help="with --track: compensate camera motion (optical flow) in the tracks' prediction, for panning video",
-    )  # fmt: skip
-    group.add_argument(
-        "--kinematics", action="store_true",
-        help="with --track: also write OUT/kinematics/ (joint angles, speeds, range of motion per track: "
-        "CSV and plots, as python -m tracking.kinematics does)",
-    )  # fmt: skip
-    group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
-    group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
-
-
 def video_options(
     cfg: Config, track: bool = True, det_every: int = 1, trails: int = 0, max_frames: int | None = None,
     smooth: bool = True, camera_motion: bool = False,
@@ -247,31 +218,25 @@ def video_options(
     )  # fmt: skip
 
 
-def run_video(args: argparse.Namespace, cfg: Config) -> int:
-    """Estimate (and with ``--track`` track) the poses of ``args.input`` and write ``args.out``."""
-    if getattr(args, "ann", None):
-        raise UserError("--ann applies to image folders; video frames are numbered from 0")
-    if getattr(args, "resume", False):
-        raise UserError("--resume applies to image folders; a video run starts from its first frame")
-    out: Path = args.out
-    if not args.track and (
-        args.det_every is not None or args.trails or args.no_smooth or args.camera_motion or args.kinematics
-    ):
-        raise UserError("--det-every, --trails, --no-smooth, --camera-motion and --kinematics need --track")
-    det_every = cfg.video.det_every if args.track else 1  # a setup's det_every applies to tracked runs
+def run_video(request: RunRequest, cfg: Config, record: dict[str, Any]) -> int:
+    """Estimate (and when tracking, track) the poses of ``request.input`` and write ``request.out``, with the
+    setup ``record`` (:mod:`toppose.run_folder`)."""
+    out = request.out
+    det_every = (request.det_every or cfg.video.det_every) if request.track else 1  # a setup's applies when tracking
     options = video_options(
-        cfg, args.track, det_every, args.trails, args.max_frames, not args.no_smooth, args.camera_motion
+        cfg, request.track, det_every, request.trails, request.max_frames, request.smooth, request.camera_motion
     )
     run_cfg = pipeline_config(cfg, options)
     console = error_console()
-    source = open_source(args.input, args.fps)
-    boxes = load_boxes(args.boxes, min_score=run_cfg.detector.score_threshold) if args.boxes else None
+    source = open_source(request.input, request.fps)
+    earlier_outputs(out, console)
+    boxes = load_given_boxes(request, run_cfg, console)
     if boxes is not None:
         warn_about_boxes(boxes, source.size, console)
-    if getattr(args, "pose", "network") == "network" and not cfg.model.weights:
-        warn(console, "the pose network has random weights (model.weights is empty): its keypoints mean nothing")
-    pipeline = build_pipeline(run_cfg, boxes=boxes, pose=getattr(args, "pose", "network"))
-    video = None if getattr(args, "no_draw", False) else out / VIDEO_NAME
+    warn_random_weights(request, cfg, console)
+    pipeline = build_pipeline(run_cfg, boxes=boxes, pose=request.pose)
+    video = out / VIDEO_NAME if request.draw else None
+    write_record(out, record)
     with terminate_as_interrupt():
         report = process_video(source, pipeline, options, out / "results.json", video, console)
     for problem in report.problems:
@@ -283,21 +248,18 @@ def run_video(args: argparse.Namespace, cfg: Config) -> int:
         kept = "results.json" + (f" and {VIDEO_NAME}" if video is not None else "")
         warn(console, f"interrupted after {report.frames} frames: {kept} in {out} hold the frames done")
     print_video_summary(report, out, video)
-    if args.kinematics:
+    if request.kinematics:
         entries = read_json(out / "results.json", "results file")
         kinematics = kinematics_report.write_report(entries, out / KINEMATICS_DIR, console=console)
         Console(highlight=False).print(kinematics_report.summary_table(kinematics))
     return EXIT_INTERRUPTED if stopped else 0
 
 
-def warn_about_boxes(boxes: BoxesByImage, size: tuple[int, int], console: Console) -> None:
-    """Warn about the boxes file's problems and the frames whose boxes miss a frame of ``size``."""
-    for problem in boxes.problems:
-        warn(console, problem)
-    frames = sorted(i for i, detections in boxes.items() if boxes_outside(detections, *size))
-    if frames:
-        listed = ", ".join(str(i) for i in frames[:5]) + (" ..." if len(frames) > 5 else "")
-        warn(console, f"boxes lie outside the {size[0]}x{size[1]} frame in {len(frames)} frame(s): {listed}")
+def earlier_outputs(out: Path, console: Console) -> None:
+    """Warn when ``out`` holds an earlier run's results or video: this run replaces them (as image runs warn)."""
+    found = [name for name in ("results.json", VIDEO_NAME, KINEMATICS_DIR) if (out / name).exists()]
+    if found:
+        warn(console, f"{out} holds the outputs of an earlier run ({', '.join(found)}): this run replaces them")
 
 
 def print_video_summary(report: VideoReport, out: Path, video: Path | None) -> None:

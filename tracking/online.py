@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from toppose.pose.inference import PoseResult
+from toppose.common.poses import PoseResult
 from toppose.tracking.smoothing import SmootherConfig, TrackSmoother
 from toppose.tracking.tracker import UNTRACKED, Tracker, TrackerConfig
 

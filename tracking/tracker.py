@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from toppose.pose.inference import PoseResult
+from toppose.common.poses import PoseResult
 from toppose.tracking.association import MIN_POSE_KEYPOINTS, blended_similarity, iou_matrix, match, move_pose
 from toppose.tracking.kalman import BoxKalman, warp_state
 

@@ -6,13 +6,12 @@ and the mean of each epoch), and the validation AP / AP50 against the epoch.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-from toppose.common.errors import UserError, run_cli
-from toppose.common.plots import Panel, Series, save_chart
+from toppose.common.errors import UserError
+from toppose.common.plots import Panel, Series
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -63,18 +62,7 @@ def metric_panels(records: list[dict[str, Any]]) -> list[Panel]:
     return [loss, ap]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pose.training.plot_metrics", description=__doc__.splitlines()[0])
-    parser.add_argument("log", type=Path, help="metrics.jsonl written by python -m pose.training")
-    parser.add_argument("-o", "--output", type=Path, default=Path("curves.png"), help="PNG to write")
-    args = parser.parse_args(argv)
-    records = read_metrics(args.log)
-    if not records:
-        raise UserError(f"{args.log}: no metrics records yet")
-    save_chart(args.output, metric_panels(records), title=f"training run: {args.log}")
-    print(f"wrote {args.output}")
-    return 0
+if __name__ == "__main__":  # a checkout's python -m alias of `toppose plot-training`
+    from toppose.cli import alias
 
-
-if __name__ == "__main__":
-    run_cli(main)
+    alias("plot-training")

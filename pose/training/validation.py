@@ -16,9 +16,10 @@ from toppose.common.coco import evaluate_keypoints, load_coco, selected_image_id
 from toppose.common.config import Config
 from toppose.common.console import warn
 from toppose.common.errors import UserError
+from toppose.common.poses import PoseResult
 from toppose.detector.boxes_file import load_boxes
 from toppose.pose.annotations import ground_truth_people, predict_images
-from toppose.pose.inference import PoseResult, TopDownEstimator
+from toppose.pose.inference import TopDownEstimator
 from torch import nn
 
 
@@ -41,7 +42,11 @@ def evaluate_on_coco(
     console = console or Console(stderr=True, highlight=False)
     coco = load_coco(annotations)
     image_ids = selected_image_ids(coco, max_images or None)
-    detected = load_boxes(Path(detections), min_score=cfg.detector.score_threshold) if detections else None
+    detected = (
+        load_boxes(Path(detections), min_score=cfg.detector.score_threshold, max_people=cfg.detector.max_people)
+        if detections
+        else None
+    )
     for problem in detected.problems if detected is not None else ():
         warn(console, problem)
     estimator = TopDownEstimator(model, cfg, device)

@@ -1,6 +1,6 @@
 """Motion analysis of a tracked results file: joint angles, angular velocities, keypoint speeds, range of motion.
 
-    python -m tracking.kinematics results.json -o report/ [--min-confidence C] [--fps F] [--min-frames N]
+    toppose kinematics results.json -o report/ [--min-confidence C] [--fps F] [--min-frames N]
                                                            [--tracks 1,3]
 
 results.json is the output of ``python run.py VIDEO --track`` (or ``python -m tracking``): COCO keypoint
@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 from rich.console import Console
+
 from toppose.common.console import summary_table
 from toppose.common.errors import run_cli
 from toppose.common.jsonio import read_json
@@ -63,7 +64,7 @@ def _track_ids(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     defaults = KinematicsOptions()
     parser = argparse.ArgumentParser(
-        prog="python -m tracking.kinematics", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+        prog="toppose kinematics", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("input", type=Path, metavar="results.json", help="tracked COCO keypoint results")

@@ -1,13 +1,13 @@
 """Track and smooth a per-frame pose results file.
 
-    python -m tracking IN.json -o OUT.json [--online] [--max-gap N]
+    toppose track IN.json -o OUT.json [--online] [--max-gap N]
 
 IN.json is a list of COCO keypoint results with ``image_id`` = frame index (0-based), ``bbox`` and
 ``keypoints`` on each entry (``box_score``, if present, is the detection confidence; else ``score``).
 OUT.json holds the entries of confirmed tracks, each with its ``track_id`` (>= 1) and the smoothed
 ``bbox`` and ``keypoints``; detections in no track are left out and counted. By default the whole
 sequence is used (forward-backward smoothing; gaps of up to --max-gap frames filled with entries
-marked ``"interpolated": true``); --online uses past frames only, exactly as ``run.py --track`` does live.
+marked ``"interpolated": true``); --online uses past frames only, exactly as ``toppose run --track`` does live.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+
+from toppose.cli.options import non_negative_int, positive_int
 from toppose.common.atomic import write_json
 from toppose.common.console import summary_table
 from toppose.common.errors import UserError, run_cli
 from toppose.common.jsonio import read_json
 from toppose.common.numbers import finite_or_none
-from toppose.pose.options import non_negative_int, positive_int
 from toppose.tracking.offline import DEFAULT_MAX_GAP, check_entries, track_entries
 from toppose.tracking.online import TrackingConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tracking", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+        prog="toppose track", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("input", type=Path, metavar="IN.json", help="per-frame COCO keypoint results")

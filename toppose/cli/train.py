@@ -1,4 +1,4 @@
-"""``python -m pose.training --config configs/train_NAME.toml``: train or fine-tune a pose network of any family.
+"""``toppose train --config configs/train_NAME.toml``: train or fine-tune a pose network of any family.
 
 Under ``torchrun --nproc_per_node N -m pose.training ...`` the same command trains with
 DistributedDataParallel. ``--resume`` continues the run in ``train.output_dir`` (or from a given
@@ -10,10 +10,10 @@ the config may leave it out, and a config value that contradicts it is an error.
 from __future__ import annotations
 
 import argparse
-import tomllib
-from typing import Any
 
 from rich.console import Console
+
+from toppose.cli.options import parse_assignments
 from toppose.common.coco import METRIC_NAMES
 from toppose.common.config import override
 from toppose.common.console import error_console, summary_table
@@ -26,25 +26,13 @@ from toppose.pose.training.trainer import train
 from toppose.pose.training.validation import evaluate_on_coco
 
 
-def _parse_value(text: str) -> Any:
-    """A ``--set`` value as TOML (numbers, booleans, lists, quoted strings), else the plain string."""
-    try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
 def apply_overrides(cfg: TrainingConfig, assignments: list[str]) -> dict[str, str]:
     """Apply ``SECTION.KEY=VALUE`` assignments (unknown fields are a :class:`UserError` naming them);
     returns the fields set, each with the assignment that set it."""
     given = {}
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or "." not in key:
-            raise UserError(f"--set expects SECTION.KEY=VALUE, got '{assignment}'")
-        shown = key.strip().encode("unicode_escape").decode()  # the error names it on one line
-        override(cfg, key.strip(), _parse_value(value.strip()), f"--set {shown}")
-        given[key.strip()] = f"--set {shown}"
+    for dotted, value, source in parse_assignments(assignments):
+        override(cfg, dotted, value, source)
+        given[dotted] = source
     return given
 
 
@@ -68,7 +56,7 @@ def evaluate_checkpoint(cfg: TrainingConfig, checkpoint: str, explicit: dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pose.training", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="toppose train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="training TOML file (configs/train_*.toml)")
     parser.add_argument("--resume", nargs="?", const="last", metavar="CKPT",
                         help="continue training: from OUTPUT_DIR/last.pth, or from CKPT")  # fmt: skip
