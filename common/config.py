@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from toppose.common.errors import ConfigError
+from toppose.common.keypoint_sets import KEYPOINT_SETS
 
 # The packaged configs (package data of toppose.configs), found the same way in a wheel and in a checkout.
 CONFIG_DIR = Path(str(files("toppose.configs")))
@@ -117,6 +118,8 @@ class ModelConfig:
     weights: str = ""  # registry name, local path, or "" for random initialisation
     # of the frames the weights were trained on: "rgb" (MMPose) or "bgr" (the official SimpleBaseline release)
     channel_order: str = setting("rgb", choices=CHANNEL_ORDERS)
+    # the keypoint set the network outputs (common/keypoint_sets.py): one output channel per keypoint
+    keypoints: str = setting("coco17", choices=tuple(KEYPOINT_SETS))
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from toppose.common.schema import NUM_KEYPOINTS
+from toppose.common.keypoint_sets import KEYPOINT_SETS
 
 MAX_COORDINATE = 1e6  # pixels: far beyond any image, far below where box arithmetic overflows
 
@@ -26,10 +26,13 @@ def is_coordinate(value: Any) -> bool:
     return is_number(value) and abs(value) <= MAX_COORDINATE
 
 
-def keypoints_problem(keypoints: Any) -> str | None:
-    """What is wrong with a result entry's ``keypoints`` (17 x, y, confidence triplets, flat), if anything."""
-    if not isinstance(keypoints, list) or len(keypoints) != 3 * NUM_KEYPOINTS:
-        return f"'keypoints' must be a list of {3 * NUM_KEYPOINTS} numbers"
+def keypoints_problem(keypoints: Any, count: int | None = None) -> str | None:
+    """What is wrong with a result entry's ``keypoints`` (flat x, y, confidence triplets: ``count`` of them, or as
+    many as a keypoint set has: 17, 26 or 133), if anything."""
+    counts = (count,) if count is not None else tuple(len(s) for s in KEYPOINT_SETS.values())
+    if not isinstance(keypoints, list) or len(keypoints) not in {3 * c for c in counts}:
+        wanted = " or ".join(str(3 * c) for c in counts)
+        return f"'keypoints' must be a list of {wanted} numbers"
     if not all(is_coordinate(v) for v in keypoints):
         return f"'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels"
     return None

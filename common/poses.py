@@ -22,8 +22,9 @@ class PoseResult:
     scores: np.ndarray  # (N,) instance score = box score x mean confident-keypoint confidence
 
     @classmethod
-    def empty(cls) -> PoseResult:
-        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros((0, NUM_KEYPOINTS, 3)), np.zeros(0))
+    def empty(cls, num_keypoints: int = NUM_KEYPOINTS) -> PoseResult:
+        """No people (of a keypoint set of ``num_keypoints``)."""
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros((0, num_keypoints, 3)), np.zeros(0))
 
     def __len__(self) -> int:
         return len(self.scores)

@@ -14,7 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 from toppose.common.atomic import atomic_path, write_json
+from toppose.common.keypoint_sets import KeypointSet
 from toppose.common.schema import COCO_PERSON_CATEGORY, NUM_KEYPOINTS, SKELETON
+from toppose.common.schema import KEYPOINT_NAMES as COCO_NAMES
 
 # A standing person facing the camera, in units of body height, origin at the hip centre, y down.
 # The person's left side is on the image's right.
@@ -63,6 +65,41 @@ class Person:
             "num_keypoints": int((self.visibility > 0).sum()),
             "keypoints": [round(float(v), 2) for v in flat.reshape(-1)],
         }
+
+
+def extend_pose(keypoints: np.ndarray, keypoints_of: KeypointSet) -> np.ndarray:
+    """A 17-point pose ``(17, 2)`` completed with the further points of a keypoint set (``(K, 2)``): Halpe's head,
+    neck and hip, toes and heels off each ankle along the shin, the 68 face points on rings about the nose, and
+    each hand's 21 points fanned out beyond its wrist. Where the set's points would really lie does not matter
+    to the tests that use them (an oracle, OKS, drawing): they are distinct, and they move with the body."""
+    points = {name: keypoints[i] for i, name in enumerate(COCO_NAMES)}
+    shoulders = (points["left_shoulder"] + points["right_shoulder"]) / 2
+    hips = (points["left_hip"] + points["right_hip"]) / 2
+    eyes = max(float(np.linalg.norm(points["left_eye"] - points["right_eye"])), 2.0)
+    points |= {"head": points["nose"] + 0.6 * (points["nose"] - shoulders), "neck": shoulders, "hip": hips}
+    for side in ("left", "right"):
+        shin = points[f"{side}_ankle"] - points[f"{side}_knee"]
+        length = max(float(np.linalg.norm(shin)), 4.0)
+        down, forward = shin / length, np.array([shin[1], -shin[0]]) / length
+        ankle = points[f"{side}_ankle"]
+        for name, (along, ahead) in {"big_toe": (0.12, 0.35), "small_toe": (0.16, 0.25), "heel": (0.1, -0.1)}.items():
+            points[f"{side}_{name}"] = ankle + length * (along * down + ahead * forward)
+        forearm = points[f"{side}_wrist"] - points[f"{side}_elbow"]
+        reach = max(float(np.linalg.norm(forearm)), 4.0)
+        ahead, across = forearm / reach, np.array([-forearm[1], forearm[0]]) / reach
+        root = points[f"{side}_wrist"] + 0.15 * reach * ahead
+        points[f"{side}_hand_root"] = root
+        for finger, name in enumerate(("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")):
+            spread = (finger - 2) * 0.07 * reach
+            for joint in range(1, 5):
+                points[f"{side}_{name}{joint}"] = (
+                    root + reach * 0.07 * joint * ahead + spread * (1 + 0.2 * joint) * across
+                )
+    for i in range(68):
+        angle = 2 * np.pi * i / 17
+        radius = eyes * (0.4 + 0.3 * (i // 17))
+        points[f"face-{i}"] = points["nose"] + radius * np.array([np.cos(angle), np.sin(angle)])
+    return np.array([points[name] for name in keypoints_of.names])
 
 
 def random_pose(rng: np.random.Generator, center: tuple[float, float], height: float) -> np.ndarray:

@@ -19,10 +19,17 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
-from toppose.common.coco import evaluate_keypoints, selected_image_ids
+from toppose.common.coco import (
+    evaluate_keypoints,
+    evaluate_wholebody,
+    is_wholebody,
+    scored_keypoints,
+    selected_image_ids,
+)
 from toppose.common.config import Config
 from toppose.common.console import warn
 from toppose.common.errors import UserError
+from toppose.common.keypoint_sets import WHOLEBODY133
 from toppose.common.numbers import is_number
 from toppose.common.poses import PoseResult
 from toppose.detector.boxes_file import load_boxes
@@ -48,6 +55,19 @@ class Evaluation:
     seconds: float = 0.0
     timer: StageTimer | None = None
     notes: list[tuple[str, str]] = field(default_factory=list)  # extra (name, value) summary rows
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)  # COCO-WholeBody: the metrics of each part
+
+
+def score(coco: COCO, entries: list[dict[str, Any]], image_ids: list[int]) -> tuple[dict[str, float], dict[str, Any]]:
+    """The metrics of ``entries`` on ``image_ids``, and what to add to their :class:`Evaluation`: what was scored
+    (a note) and, for 133-point results against COCO-WholeBody annotations, every part's metrics (the metrics
+    are then the whole body's)."""
+    _, what = scored_keypoints(coco, entries)
+    extra: dict[str, Any] = {"notes": [("scored", what)]}
+    if is_wholebody(coco) and entries and len(entries[0]["keypoints"]) == 3 * len(WHOLEBODY133):
+        extra["parts"] = evaluate_wholebody(coco, entries, image_ids)
+        return extra["parts"]["whole"], extra
+    return evaluate_keypoints(coco, entries, image_ids), extra
 
 
 def count_people(coco: COCO, image_ids: list[int]) -> int:
@@ -71,8 +91,8 @@ def evaluate_results_file(coco: COCO, path: Path, limit: int | None = None) -> E
     image_ids = selected_image_ids(coco, limit)
     wanted = set(image_ids)
     entries = [e for e in checked_results(coco, path) if e["image_id"] in wanted]
-    metrics = evaluate_keypoints(coco, entries, image_ids)
-    return Evaluation("results", metrics, entries, image_ids, seconds=time.perf_counter() - started)
+    metrics, extra = score(coco, entries, image_ids)
+    return Evaluation("results", metrics, entries, image_ids, seconds=time.perf_counter() - started, **extra)
 
 
 def evaluate_oracle(
@@ -99,17 +119,19 @@ def evaluate_oracle(
     entries, processed, _, blank = predict_images(
         coco, image_ids, image_dir, predict, console, estimator.timer, blank_missing=True
     )
-    metrics = evaluate_keypoints(coco, entries, processed)
+    metrics, extra = score(coco, entries, processed)
     network = network or SimulatedNetwork()
     notes = [
+        *extra["notes"],
         ("labelled keypoints outside their crop", str(outside)),
         ("convention: decoded / simulated", f"{cfg.codec.convention} / {network.convention or cfg.codec.convention}"),
     ]
     if network.noise > 0:
         notes.append(("simulated localisation noise", f"{network.noise:g} heatmap px (seed {network.seed})"))
     return Evaluation(
-        "oracle", metrics, entries, processed, [], blank, time.perf_counter() - started, estimator.timer, notes
-    )
+        "oracle", metrics, entries, processed, [], blank, time.perf_counter() - started, estimator.timer, notes,
+        extra.get("parts", {}),
+    )  # fmt: skip
 
 
 def ground_truth_boxes(coco: COCO, image_ids: list[int]) -> dict[int, Detections]:
@@ -145,8 +167,9 @@ def run_evaluation(
     )
     if not processed:
         raise UserError(f"none of the {len(image_ids)} images of the annotation file could be read from {image_dir}")
-    metrics = evaluate_keypoints(coco, entries, processed)
-    return Evaluation(mode, metrics, entries, processed, skipped, [], time.perf_counter() - started, pipeline.timer)
+    metrics, extra = score(coco, entries, processed)
+    seconds = time.perf_counter() - started
+    return Evaluation(mode, metrics, entries, processed, skipped, [], seconds, pipeline.timer, **extra)
 
 
 def evaluate_pipeline(

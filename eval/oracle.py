@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from toppose.common.keypoint_sets import flip_index_of
 from toppose.common.poses import PoseResult
-from toppose.common.schema import FLIP_INDEX, NUM_KEYPOINTS
 from toppose.pose import geometry
 from toppose.pose.annotations import GroundTruthPeople
 from toppose.pose.codecs import Outputs
@@ -60,7 +60,8 @@ def oracle_network_fn(
         inputs = np.einsum("nij,nkj->nki", matrices[:, :, :2], people.keypoints[person]) + matrices[:, None, :, 2]
         points = geometry.input_to_heatmap(inputs, estimator.input_size, estimator.codec.grid_size, convention)
         visible = people.visible[person]
-        relabel = np.where(mirrored[:, None], np.asarray(FLIP_INDEX)[None, :], np.arange(NUM_KEYPOINTS)[None, :])
+        count = people.keypoints.shape[1]
+        relabel = np.where(mirrored[:, None], np.asarray(flip_index_of(count))[None, :], np.arange(count)[None, :])
         points = np.take_along_axis(points, relabel[..., None], axis=1)
         visible = np.take_along_axis(visible, relabel, axis=1)
         if network.noise > 0:

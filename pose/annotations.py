@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from rich.console import Console
+from toppose.common.coco import annotated_keypoints
 from toppose.common.console import progress_bar
 from toppose.common.errors import UserError
 from toppose.common.images import read_image
 from toppose.common.poses import PoseResult
-from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.inference import StageTimer
 from toppose.pose.results import to_coco_entries
 
@@ -37,20 +37,20 @@ class GroundTruthPeople:
 
 
 def ground_truth_people(coco: COCO, image_id: int) -> GroundTruthPeople:
-    """Non-crowd annotations of ``image_id`` with at least one labelled keypoint.
+    """Non-crowd annotations of ``image_id`` with at least one labelled keypoint (as many keypoints as the file has).
 
     These are the people COCOeval scores (it ignores crowd regions and people without keypoints),
     and the usual choice for top-down evaluation with ground-truth boxes.
     """
+    count = annotated_keypoints(coco)
     anns = [
         a
         for a in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], iscrowd=False))
-        if a.get("num_keypoints", 0) > 0 and len(a.get("keypoints", ())) == 3 * NUM_KEYPOINTS
+        if a.get("num_keypoints", 0) > 0 and len(a.get("keypoints", ())) == 3 * count
     ]
     if not anns:
-        empty = np.zeros((0, NUM_KEYPOINTS))
-        return GroundTruthPeople(np.zeros((0, 4)), np.zeros((0, NUM_KEYPOINTS, 2)), empty.astype(bool))
-    flat = np.array([a["keypoints"] for a in anns], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+        return GroundTruthPeople(np.zeros((0, 4)), np.zeros((0, count, 2)), np.zeros((0, count), dtype=bool))
+    flat = np.array([a["keypoints"] for a in anns], dtype=np.float64).reshape(-1, count, 3)
     boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
     return GroundTruthPeople(boxes, flat[..., :2], flat[..., 2] > 0)
 

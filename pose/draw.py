@@ -1,7 +1,9 @@
 """Drawing poses on frames: a skeleton and points per person, one colour each, faded by confidence.
 
 Keypoints below the threshold are not drawn, nor is any limb with such an end; above it, opacity
-and point size grow with confidence. Lines and circles are anti-aliased at sub-pixel precision.
+and point size grow with confidence. Lines and circles are anti-aliased at sub-pixel precision. The skeleton is
+the keypoint set's (:mod:`toppose.common.keypoint_sets`, recognised by the number of keypoints); with 133 points
+the body is drawn first and the face's and hands' lines and points thin, so that the body stays readable.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from toppose.common.keypoint_sets import set_of_size
 from toppose.common.poses import PoseResult
-from toppose.common.schema import SKELETON
 
 Colour = tuple[int, int, int]  # BGR
 
@@ -76,6 +78,15 @@ def draw_poses(
         raise ValueError(f"need one colour and label per person ({count})")
     scale = max(frame_bgr.shape[:2]) / 640.0
     thickness = max(1, round(2 * scale))
+    keypoints = set_of_size(result.keypoints.shape[1])
+    links = [(link, thickness) for link in keypoints.skeleton] if keypoints is not None else []
+    if keypoints is not None:
+        detail = set(keypoints.detail)
+        links = [(link, 1 if detail & set(link) else width) for link, width in links]
+        links += [(link, 1) for link in keypoints.detail_links]
+    point_scale = np.full(result.keypoints.shape[1], scale)
+    if keypoints is not None:
+        point_scale[list(keypoints.detail)] = 0.4 * scale
     # Premultiplied layers: each element adds colour * opacity and opacity (both scaled by AA coverage).
     paint = np.zeros_like(frame_bgr)
     alpha = np.zeros(frame_bgr.shape[:2], dtype=np.uint8)
@@ -84,14 +95,14 @@ def draw_poses(
         finite = np.isfinite(result.keypoints[person]).all(axis=1)
         opacity = np.where(finite, _opacity(np.nan_to_num(result.keypoints[person, :, 2]), keypoint_threshold), 0.0)
         colour = np.asarray(colours[person], dtype=np.float64)
-        for a, b in SKELETON:
+        for (a, b), width in links:
             limb_opacity = min(opacity[a], opacity[b])
             if limb_opacity > 0:
                 ends = _fixed(points[a]), _fixed(points[b])
-                cv2.line(paint, *ends, (colour * limb_opacity).tolist(), thickness, cv2.LINE_AA, _SHIFT)
-                cv2.line(alpha, *ends, round(255 * limb_opacity), thickness, cv2.LINE_AA, _SHIFT)
+                cv2.line(paint, *ends, (colour * limb_opacity).tolist(), width, cv2.LINE_AA, _SHIFT)
+                cv2.line(alpha, *ends, round(255 * limb_opacity), width, cv2.LINE_AA, _SHIFT)
         for k in np.flatnonzero(opacity > 0):
-            radius = round((1.5 + 2.5 * opacity[k]) * scale * _SCALE)
+            radius = round((1.5 + 2.5 * opacity[k]) * point_scale[k] * _SCALE)
             centre = _fixed(points[k])
             cv2.circle(paint, centre, radius, (colour * opacity[k]).tolist(), cv2.FILLED, cv2.LINE_AA, _SHIFT)
             cv2.circle(alpha, centre, radius, round(255 * opacity[k]), cv2.FILLED, cv2.LINE_AA, _SHIFT)

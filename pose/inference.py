@@ -17,6 +17,7 @@ import torch
 from toppose.common.allocator import keep_freed_memory
 from toppose.common.config import PRECISION_NAMES, Config
 from toppose.common.errors import UserError
+from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.poses import PoseResult
 from toppose.pose import geometry
 from toppose.pose.codecs import Outputs, build_codec
@@ -80,6 +81,7 @@ class TopDownEstimator:
         else:
             self.model = model.to(self.device).eval()
         self.input_size = tuple(cfg.model.input_size)
+        self.keypoint_set = keypoint_set(cfg.model.keypoints)
         self.codec = build_codec(cfg)
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
         self.convention = cfg.codec.convention
@@ -169,7 +171,7 @@ class TopDownEstimator:
         """
         boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
         if len(boxes) == 0:
-            return PoseResult.empty()
+            return PoseResult.empty(len(self.keypoint_set))
         box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
         started = time.perf_counter()
         centers, sizes = self.crop_regions(boxes)
@@ -188,7 +190,7 @@ class TopDownEstimator:
         if nms:
             keep = oks_nms(
                 keypoints[..., :2], scores, boxes[:, 2] * boxes[:, 3], self.cfg.inference.oks_nms_threshold,
-                keypoints[..., 2], self.cfg.inference.keypoint_score_threshold,
+                keypoints[..., 2], self.cfg.inference.keypoint_score_threshold, self.keypoint_set.sigmas,
             )  # fmt: skip
             result = result.select(keep)
         self.timer.add("decode", started)

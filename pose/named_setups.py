@@ -2,7 +2,9 @@
 file, or a :class:`Config`, with overrides applied and the setup the pose weights record merged in.
 
 The command line (``--setup``, ``--config``, the model flags) and the Python API (``PoseEstimator(setup)``) both
-build their config here.
+build their config here. Asking for another keypoint set (``--keypoints``, or ``model.keypoints`` in the API's
+settings) without naming weights swaps the setup's published checkpoint for its counterpart in that set
+(:func:`weights_for_set`): ``--setup fast --keypoints halpe26`` runs RTMPose-s Halpe-26.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from toppose.common.config import CONFIG_DIR, Config, load_config, override
 from toppose.common.errors import UserError
+from toppose.pose.registry import REGISTRY
 from toppose.pose.setup import apply_weights_setup, explicit_fields
 from toppose.pose.training.config import TrainingConfig
 
@@ -37,6 +40,27 @@ def setup_file(setup: str | os.PathLike[str]) -> Path:
     return path
 
 
+def weights_for_set(weights: str, keypoints: str, source: str) -> str:
+    """The published checkpoint of the keypoint set ``keypoints`` that stands in for the registry entry ``weights``
+    (a setup's default weights): the same family, backbone and input size, the best published figure among them.
+    Other weights (a file, random) stay as they are; a registry entry with no counterpart in the set is a
+    :class:`UserError` naming what there is."""
+    entry = REGISTRY.get(weights)
+    if entry is None or entry.keypoints == keypoints:
+        return weights
+    same = [
+        (other.published_ap, name)
+        for name, other in REGISTRY.items()
+        if other.keypoints == keypoints
+        and (other.family, other.backbone, other.input_size) == (entry.family, entry.backbone, entry.input_size)
+    ]
+    if not same:
+        offered = sorted(name for name, other in REGISTRY.items() if other.keypoints == keypoints)
+        raise UserError(f"{source} {keypoints}: no published {keypoints} checkpoint for the setup's {weights} "
+                        f"(give --pose-weights, e.g. one of {', '.join(offered[:4])}, ...)")  # fmt: skip
+    return max(same)[1]
+
+
 def build_config(
     path: Path | None,
     overrides: Sequence[tuple[str, Any, str]] = (),
@@ -55,6 +79,8 @@ def build_config(
         override(cfg, dotted, value, source)
         if value is not None:
             given[dotted] = source
+    if "model.keypoints" in given and "model.weights" not in given:
+        cfg.model.weights = weights_for_set(cfg.model.weights, cfg.model.keypoints, given["model.keypoints"])
     if weights_setup:
         apply_weights_setup(cfg, explicit_fields(path, given))
     return cfg

@@ -47,6 +47,7 @@ def metadata(cfg: Config) -> dict[str, str]:
         "toppose.convention": cfg.codec.convention,
         "toppose.crop_padding": f"{cfg.crop.padding:g}",
         "toppose.network": f"{cfg.model.family} {cfg.model.backbone}",
+        "toppose.keypoints": cfg.model.keypoints,
     }
     if cfg.codec.type == "simcc":
         props["toppose.split_ratio"] = f"{cfg.codec.split_ratio:g}"

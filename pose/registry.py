@@ -1,11 +1,13 @@
-"""The public COCO checkpoints we know: where each lives (URL, sha256 prefix of the file) and the setup it
-was trained in (family, backbone, input size, pixel convention, channel order; the codec is its family's), with
-the COCO val2017 AP its model-zoo table reports. Figures and file names are MMPose's model zoo:
+"""The public checkpoints we know: where each lives (URL, sha256 prefix of the file) and the setup it was trained
+in (family, backbone, input size, pixel convention, channel order, keypoint set; the codec is its family's), with
+the figure its model-zoo table reports. Figures and file names are MMPose's model zoo:
 
 * SimpleBaseline: ``configs/body_2d_keypoint/topdown_heatmap/coco/resnet_coco.md`` (0.x-era files);
 * HRNet: ``hrnet_coco.md``, ``hrnet_dark_coco.md``, ``hrnet_udp_coco.md`` (1.x files);
 * ViTPose: ``vitpose_coco.md``;
-* RTMPose: ``configs/body_2d_keypoint/rtmpose/coco/rtmpose_coco.md`` (trained on COCO, or AIC + COCO).
+* RTMPose: ``configs/body_2d_keypoint/rtmpose/coco/rtmpose_coco.md`` (trained on COCO, or AIC + COCO);
+* RTMPose Halpe-26 (body and feet, trained on Body8) and COCO-WholeBody-133 (RTMPose, and DWPose's distilled
+  students): ``projects/rtmpose/README.md``, whose tables give the Body8 AUC and the COCO-WholeBody whole AP.
 
 All were trained on RGB frames by MMPose: the non-UDP configs (``TopdownAffine`` without ``use_udp``,
 ``MSRAHeatmap``/``SimCCLabel``) in the legacy convention, the UDP ones and ViTPose in the UDP convention.
@@ -33,10 +35,14 @@ class RegistryEntry:
     family: str
     backbone: str
     input_size: tuple[int, int]  # (width, height)
-    published_ap: float  # COCO val2017 keypoint AP in its model-zoo table (person detector, flip test)
+    published_ap: float  # the headline figure of its model-zoo table, of ``published_metric``
     convention: str = "legacy"  # pixel convention of its training pipeline (pose/geometry.py)
     num_deconv: int = 0  # deconvolutions of the head (SimpleBaseline 3, ViTPose classic 2)
     channel_order: str = "rgb"  # of the frames it was trained on
+    keypoints: str = "coco17"  # the keypoint set it outputs (common/keypoint_sets.py)
+    # COCO val2017 keypoint AP (person detector, flip test) for COCO-17; Halpe-26: the AUC on MMPose's Body8
+    # benchmark; COCO-WholeBody: the whole-body AP on COCO-WholeBody val
+    published_metric: str = "COCO AP"
 
     @property
     def codec(self) -> str:
@@ -63,6 +69,7 @@ class RegistryEntry:
             "model.heatmap_size": (width // 4, height // 4),
             "model.num_deconv": self.num_deconv,
             "model.channel_order": self.channel_order,
+            "model.keypoints": self.keypoints,
             "codec.type": self.codec,
             "codec.convention": self.convention,
         }
@@ -106,6 +113,26 @@ def _rtmpose(size: str, data: str, input_size: str, stamp: str, ap: float) -> tu
     return f"rtmpose_{size}_{data}_{input_size}", entry
 
 
+def _rtmpose_halpe26(size: str, input_size: str, stamp: str, auc: float) -> tuple[str, RegistryEntry]:
+    """RTMPose trained on Body8 for Halpe-26 (body and feet): MMPose's ``body26`` alias."""
+    height, width = (int(v) for v in input_size.split("x"))
+    url = f"{RTMPOSE_URL}rtmpose-{size}_simcc-body7_pt-body7-halpe26_700e-{input_size}-{stamp}.pth"
+    entry = RegistryEntry(url, "rtmpose", f"cspnext_{size}", (width, height), auc, keypoints="halpe26",
+                          published_metric="Body8 AUC")  # fmt: skip
+    return f"rtmpose_{size}_body8_halpe26_{input_size}", entry
+
+
+def _rtmpose_wholebody(size: str, data: str, input_size: str, stamp: str, ap: float) -> tuple[str, RegistryEntry]:
+    """RTMPose for COCO-WholeBody-133: trained on it (``coco-wholebody_pt-aic-coco``), or DWPose's students
+    distilled on UBody-COCO (``ucoco_dw-ucoco``)."""
+    height, width = (int(v) for v in input_size.split("x"))
+    url = f"{RTMPOSE_URL}rtmpose-{size}_simcc-{data}_270e-{input_size}-{stamp}.pth"
+    entry = RegistryEntry(url, "rtmpose", f"cspnext_{size}", (width, height), ap, keypoints="wholebody",
+                          published_metric="COCO-WholeBody AP")  # fmt: skip
+    name = f"dwpose_{size}_{input_size}" if data.startswith("ucoco") else f"rtmpose_{size}_coco_wholebody_{input_size}"
+    return name, entry
+
+
 REGISTRY: dict[str, RegistryEntry] = dict(
     [
         _simplebaseline(50, "256x192", "ec54d7f3_20200709", 71.8),
@@ -144,5 +171,19 @@ REGISTRY: dict[str, RegistryEntry] = dict(
         _rtmpose("l", "aic-coco", "256x192", "f016ffe0_20230126", 76.5),
         _rtmpose("m", "aic-coco", "384x288", "a62a0b32_20230228", 77.0),
         _rtmpose("l", "aic-coco", "384x288", "97d6cb0f_20230228", 77.3),
+        _rtmpose_halpe26("t", "256x192", "6020f8a6_20230605", 66.35),
+        _rtmpose_halpe26("s", "256x192", "7f134165_20230605", 68.62),
+        _rtmpose_halpe26("m", "256x192", "4d3e73dd_20230605", 71.91),
+        _rtmpose_halpe26("l", "256x192", "2abb7558_20230605", 73.19),
+        _rtmpose_halpe26("m", "384x288", "89e6428b_20230605", 73.56),
+        _rtmpose_halpe26("l", "384x288", "734182ce_20230605", 74.38),
+        _rtmpose_wholebody("m", "coco-wholebody_pt-aic-coco", "256x192", "cd5e845c_20230123", 58.2),
+        _rtmpose_wholebody("l", "coco-wholebody_pt-aic-coco", "256x192", "6f206314_20230124", 61.1),
+        _rtmpose_wholebody("l", "coco-wholebody_pt-aic-coco", "384x288", "eaeb96c8_20230125", 64.8),
+        _rtmpose_wholebody("t", "ucoco_dw-ucoco", "256x192", "dcf277bf_20230728", 48.5),
+        _rtmpose_wholebody("s", "ucoco_dw-ucoco", "256x192", "3fd922c8_20230728", 53.8),
+        _rtmpose_wholebody("m", "ucoco_dw-ucoco", "256x192", "c8b76419_20230728", 60.6),
+        _rtmpose_wholebody("l", "ucoco_dw-ucoco", "256x192", "4d6dfc62_20230728", 63.1),
+        _rtmpose_wholebody("l", "ucoco_dw-ucoco", "384x288", "2438fd99_20230728", 66.5),
     ]
 )

@@ -43,21 +43,23 @@ def validate_entries(entries: Any, source: str, required: tuple[str, ...] = REQU
     """Check a parsed results list; the first bad entry is a :class:`UserError` naming the file and field."""
     if not isinstance(entries, list):
         raise UserError(f"{source}: expected a JSON list of COCO keypoint results, got {type(entries).__name__}")
+    count = None
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise UserError(f"{source}: entry {i} is not an object")
         missing = [name for name in required if name not in entry]
         if missing:
             raise UserError(f"{source}: entry {i} has no '{missing[0]}' field")
-        problem = _numbers_problem(entry, "bbox" in required)
+        problem = _numbers_problem(entry, "bbox" in required, count)
         if problem:
             raise UserError(f"{source}: entry {i} {problem}")
+        count = len(entry["keypoints"]) // 3  # every entry of a file has the keypoint set of the first
     return entries
 
 
-def _numbers_problem(entry: dict[str, Any], needs_bbox: bool) -> str | None:
+def _numbers_problem(entry: dict[str, Any], needs_bbox: bool, count: int | None) -> str | None:
     """What is wrong with an entry's ``keypoints``, ``score`` and (when required or present) ``bbox``, if anything."""
-    problem = keypoints_problem(entry["keypoints"])
+    problem = keypoints_problem(entry["keypoints"], count)
     if problem:
         return problem
     if not is_number(entry["score"]):
@@ -72,8 +74,40 @@ def _numbers_problem(entry: dict[str, Any], needs_bbox: bool) -> str | None:
 
 
 def load_results(path: str | Path, required: tuple[str, ...] = REQUIRED_FIELDS) -> list[dict[str, Any]]:
-    """Read and check a COCO keypoint results file."""
-    return validate_entries(read_json(path, "results file"), str(path), required)
+    """Read and check a COCO keypoint results file (133-point results also in COCO-WholeBody's layout)."""
+    entries = read_json(path, "results file")
+    if isinstance(entries, list) and entries and isinstance(entries[0], dict) and WHOLEBODY_PARTS[1] in entries[0]:
+        entries = from_wholebody_layout(entries, str(path))
+    return validate_entries(entries, str(path), required)
+
+
+# COCO-WholeBody's result fields, in the order of its 133 points: body, feet, face, left hand, right hand
+WHOLEBODY_PARTS = ("keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")
+_PART_SIZES = (17, 6, 68, 21, 21)
+
+
+def to_wholebody_layout(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """133-point results in COCO-WholeBody's layout: the body's 17 triplets in ``keypoints``, the feet, face and
+    hands in ``foot_kpts``, ``face_kpts``, ``lefthand_kpts`` and ``righthand_kpts`` (what its evaluators read)."""
+    out = []
+    for entry in entries:
+        flat, parts, start = entry["keypoints"], {}, 0
+        for name, size in zip(WHOLEBODY_PARTS, _PART_SIZES, strict=True):
+            parts[name] = flat[3 * start : 3 * (start + size)]
+            start += size
+        out.append({**entry, **parts})
+    return out
+
+
+def from_wholebody_layout(entries: list[Any], source: str) -> list[dict[str, Any]]:
+    """Results in COCO-WholeBody's layout as 133-point results (the parts' triplets joined in order)."""
+    joined = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(name), list) for name in WHOLEBODY_PARTS):
+            raise UserError(f"{source}: entry {i} lacks one of COCO-WholeBody's fields {', '.join(WHOLEBODY_PARTS)}")
+        rest = {k: v for k, v in entry.items() if k not in WHOLEBODY_PARTS}
+        joined.append({**rest, "keypoints": [v for name in WHOLEBODY_PARTS for v in entry[name]]})
+    return joined
 
 
 def resumable_entries(path: Path, names: set[str]) -> list[dict[str, Any]]:
@@ -103,5 +137,6 @@ def same_input(entries: Any, names: set[str], source: str) -> list[dict[str, Any
 
 
 def keypoints_array(entries: list[dict[str, Any]]) -> np.ndarray:
-    """The ``(N, K, 3)`` keypoints of result entries."""
-    return np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+    """The ``(N, K, 3)`` keypoints of result entries (K from the entries; COCO's 17 where there are none)."""
+    count = len(entries[0]["keypoints"]) // 3 if entries else NUM_KEYPOINTS
+    return np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, count, 3)

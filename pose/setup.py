@@ -26,6 +26,7 @@ from typing import Any
 
 from toppose.common.config import Config, override, read_toml
 from toppose.common.errors import UserError
+from toppose.common.keypoint_sets import set_of_size
 from toppose.common.weights import read_checkpoint
 from toppose.pose.checkpoints import resolve_local_weights
 from toppose.pose.registry import REGISTRY
@@ -39,6 +40,7 @@ ARCHITECTURE_FIELDS = (
     "model.deconv_channels",
     "model.num_deconv",
     "model.channel_order",
+    "model.keypoints",
     "codec.type",
     "codec.split_ratio",
     "codec.convention",
@@ -46,7 +48,7 @@ ARCHITECTURE_FIELDS = (
 # Fields our training checkpoints record that only tune inference: adopted unless set explicitly.
 TUNING_FIELDS = ("crop.padding", "codec.sigma", "codec.simcc_sigma", "codec.decode", "codec.blur_kernel")
 # What a training checkpoint from before conventions and channel orders were recorded was trained with.
-FIRST_VERSION_DEFAULTS = {"codec.convention": "half_pixel", "model.channel_order": "rgb"}
+FIRST_VERSION_DEFAULTS = {"codec.convention": "half_pixel", "model.channel_order": "rgb", "model.keypoints": "coco17"}
 UDP_CODEC = re.compile(r"UDPHeatmap|use_udp\s*=\s*True|encoding\s*=\s*['\"]UDP['\"]")
 MSRA_CODEC = re.compile(r"MSRAHeatmap|TopDownGenerateTarget")
 
@@ -95,8 +97,28 @@ def describe_checkpoint(checkpoint: Any, source: str) -> WeightsSetup:
             setup.recorded["codec.convention"] = "udp"
         elif MSRA_CODEC.search(text):
             setup.recorded["codec.convention"] = "legacy"
-        return setup
-    return WeightsSetup(source, "official", implied={"model.channel_order": "bgr", "codec.convention": "legacy"})
+    else:
+        setup = WeightsSetup(source, "official", implied={"model.channel_order": "bgr", "codec.convention": "legacy"})
+    keypoints = keypoints_of_head(state)
+    if keypoints is not None:
+        setup.recorded["model.keypoints"] = keypoints
+    return setup
+
+
+def keypoints_of_head(state: Any) -> str | None:
+    """The keypoint set a state dict's head outputs, from its last layer's output channels (one per keypoint); a
+    count no set has is a :class:`UserError`."""
+    if not isinstance(state, Mapping):
+        return None
+    heads = [value for key, value in state.items() if key.endswith("final_layer.weight") and hasattr(value, "shape")]
+    if not heads:
+        return None
+    found = set_of_size(int(heads[-1].shape[0]))
+    if found is None:
+        raise UserError(
+            f"the network's head outputs {int(heads[-1].shape[0])} keypoints: no keypoint set has that many"
+        )
+    return found.name
 
 
 def weights_setup(spec: str) -> WeightsSetup | None:

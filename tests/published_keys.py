@@ -24,8 +24,10 @@ def _conv_module(prefix: str, cin: int, cout: int, kernel: int, groups: int = 1)
     return {f"{prefix}.conv.weight": (cout, cin // groups, kernel, kernel), **_bn(f"{prefix}.bn", cout)}
 
 
-def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int]) -> Shapes:
-    """CSPNeXt P5 (expand 0.5, channel attention, SPP at stage 4) + RTMCCHead (GAU 256/512/128, split 2)."""
+def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int], out_channels: int = K) -> Shapes:
+    """CSPNeXt P5 (expand 0.5, channel attention, SPP at stage 4) + RTMCCHead (GAU 256/512/128, split 2) with
+    ``out_channels`` keypoints (the configs' ``out_channels``: 17 for COCO, 26 for Body8-Halpe26, 133 for
+    COCO-WholeBody)."""
     shapes: Shapes = {}
     half, stem = int(64 * widen // 2), int(64 * widen)
     for index, (cin, cout) in enumerate([(3, half), (half, half), (half, stem)]):
@@ -51,8 +53,8 @@ def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int]) -> Sh
     width, height = input_size
     channels, tokens = int(1024 * widen), (width // 32) * (height // 32)
     return shapes | {
-        "head.final_layer.weight": (K, channels, 7, 7),
-        "head.final_layer.bias": (K,),
+        "head.final_layer.weight": (out_channels, channels, 7, 7),
+        "head.final_layer.bias": (out_channels,),
         "head.mlp.0.g": (1,),
         "head.mlp.1.weight": (256, tokens),
         "head.gau.gamma": (2, 128),

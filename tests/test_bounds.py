@@ -282,7 +282,7 @@ def test_eval_given_keypoints_of_another_skeleton_is_one_line(
     err = one_error_line(eval_cli.main, ["--ann", str(ann), "--oracle"], capsys)
     assert "annotation 0: no 'keypoints' and 'num_keypoints'" in err
     ann.write_text(json.dumps({"images": [{"id": 1}], "annotations": [annotation]}))
-    assert "annotation 0: 'keypoints' must be a list of 51 numbers" in one_error_line(
+    assert "annotation 0: 'keypoints' must be a list of x, y, v triplets of 17, 26 or 133 keypoints" in one_error_line(
         eval_cli.main, ["--ann", str(ann), "--oracle"], capsys
     )
 

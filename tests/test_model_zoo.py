@@ -22,11 +22,20 @@ from tests.published_keys import hrnet_keys, random_state, rtmpose_keys, simpleb
 RTMPOSE_FACTORS = {"t": (0.167, 0.375), "s": (0.33, 0.5), "m": (0.67, 0.75), "l": (1.0, 1.0)}
 
 
+def published_out_channels(file_name: str) -> int:
+    """The RTMPose configs' head ``out_channels``, by the dataset the file name names: Halpe-26 (Body8) 26,
+    COCO-WholeBody and UBody-COCO (DWPose) 133, COCO 17."""
+    if "halpe26" in file_name:
+        return 26
+    return 133 if "wholebody" in file_name or "ucoco" in file_name else 17
+
+
 def published_keys(name: str) -> dict[str, tuple[int, ...]]:
     """The keys and shapes the published source defines for a registry entry (MMPose 1.x layout)."""
     entry = REGISTRY[name]
     if entry.family == "rtmpose":
-        return rtmpose_keys(*RTMPOSE_FACTORS[entry.backbone.removeprefix("cspnext_")], entry.input_size)
+        factors = RTMPOSE_FACTORS[entry.backbone.removeprefix("cspnext_")]
+        return rtmpose_keys(*factors, entry.input_size, published_out_channels(entry.file_name))
     if entry.family == "hrnet":
         return hrnet_keys(int(entry.backbone.removeprefix("hrnet_w")))
     if entry.family == "vitpose":
@@ -42,7 +51,9 @@ def setup_of(name: str, weights: str = "") -> Config:
     return cfg
 
 
-ARCHITECTURES = sorted({(e.family, e.backbone, e.input_size, e.num_deconv): n for n, e in REGISTRY.items()}.values())
+ARCHITECTURES = sorted(
+    {(e.family, e.backbone, e.input_size, e.num_deconv, e.keypoints): n for n, e in REGISTRY.items()}.values()
+)
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -123,11 +134,11 @@ def test_every_registered_network_loads_published_values_and_runs(name: str, mon
     with torch.inference_mode():
         outputs = model(torch.zeros(1, 3, height, width))
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-    split = cfg.codec.split_ratio
+    split, count = cfg.codec.split_ratio, published_out_channels(REGISTRY[name].file_name)
     if cfg.codec.type == "simcc":
-        assert [tuple(o.shape) for o in outputs] == [(1, 17, int(split * width)), (1, 17, int(split * height))]
+        assert [tuple(o.shape) for o in outputs] == [(1, count, int(split * width)), (1, count, int(split * height))]
     else:
-        assert [tuple(o.shape) for o in outputs] == [(1, 17, height // 4, width // 4)]
+        assert [tuple(o.shape) for o in outputs] == [(1, count, height // 4, width // 4)]
 
 
 def test_hrnet_0x_files_with_keypoint_head_load(tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ import numpy as np
 from toppose.common import checks
 from toppose.common.config import Config
 from toppose.common.images import read_image
+from toppose.common.keypoint_sets import KeypointSet, set_of_size
 from toppose.common.poses import PoseResult
-from toppose.common.schema import KEYPOINT_NAMES
 from toppose.detector import Detections
 from toppose.loop import LoopOptions, pipeline_config, pose_frames, tracking_config
 from toppose.pipeline import TopDownPipeline, build_pipeline
@@ -45,7 +45,8 @@ ImageInput = str | os.PathLike[str] | np.ndarray
 
 @dataclass(frozen=True)
 class Person:
-    """One person in one image: ``keypoints`` is ``(17, 3)`` x, y (image pixels), confidence, in COCO order."""
+    """One person in one image: ``keypoints`` is ``(K, 3)`` x, y (image pixels), confidence, in the order of the
+    setup's keypoint set (COCO-17 by default; :mod:`toppose.common.keypoint_sets`)."""
 
     box: np.ndarray  # (4,) x, y, width, height: the box the crop was built from
     box_score: float
@@ -53,11 +54,17 @@ class Person:
     score: float  # box score x mean confidence of the confident keypoints
     track_id: int | None = None  # >= 1 when tracked
 
+    @property
+    def keypoint_set(self) -> KeypointSet:
+        """The keypoint set of ``keypoints`` (recognised by their number)."""
+        found = set_of_size(len(self.keypoints))
+        assert found is not None, "a person of an estimator has the keypoints of one of the sets"
+        return found
+
     def keypoint(self, name: str) -> np.ndarray:
-        """``(3,)`` x, y, confidence of the keypoint ``name`` (e.g. ``"left_knee"``; see :data:`KEYPOINT_NAMES`)."""
-        if name not in KEYPOINT_NAMES:
-            raise KeyError(f"unknown keypoint '{name}' (one of {', '.join(KEYPOINT_NAMES)})")
-        return self.keypoints[KEYPOINT_NAMES.index(name)]
+        """``(3,)`` x, y, confidence of the keypoint ``name`` (e.g. ``"left_knee"``, ``"left_heel"`` in Halpe-26,
+        ``"right_thumb4"`` in COCO-WholeBody; ``keypoint_set.names`` lists them)."""
+        return self.keypoints[self.keypoint_set.index(name)]
 
 
 @dataclass(frozen=True)

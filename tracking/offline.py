@@ -52,11 +52,16 @@ def check_entries(entries: Any, source: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _frame_detections(entries: list[dict[str, Any]]) -> PoseResult:
+def keypoint_count(entries: list[dict[str, Any]]) -> int:
+    """The keypoints per entry of a checked results list (COCO's 17 where it is empty)."""
+    return len(entries[0]["keypoints"]) // 3 if entries else NUM_KEYPOINTS
+
+
+def _frame_detections(entries: list[dict[str, Any]], num_keypoints: int) -> PoseResult:
     if not entries:
-        return PoseResult.empty()
+        return PoseResult.empty(num_keypoints)
     boxes = np.array([e["bbox"] for e in entries], dtype=np.float64).reshape(-1, 4)
-    keypoints = np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+    keypoints = np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, num_keypoints, 3)
     scores = np.array([e["score"] for e in entries], dtype=np.float64)
     box_scores = np.array([e.get("box_score", e["score"]) for e in entries], dtype=np.float64)
     return PoseResult(boxes, box_scores, keypoints, scores)
@@ -100,15 +105,16 @@ def track_entries(
     """
     cfg = cfg or TrackingConfig()
     out = copy.deepcopy(entries)
+    count = keypoint_count(out)
     if online:
-        return _track_online(out, cfg, camera or {})
+        return _track_online(out, cfg, camera or {}, count)
     frames, index = _by_frame(out, cfg.tracker.max_missed)
     tracker = Tracker(cfg.tracker)
     members: dict[int, list[int]] = defaultdict(list)  # track uid -> entry indices, by frame
     for frame in frames:
         tracker.predict((camera or {}).get(frame))
         rows = index.get(frame, [])
-        for row, uid in zip(rows, tracker.update(_frame_detections([out[r] for r in rows])), strict=True):
+        for row, uid in zip(rows, tracker.update(_frame_detections([out[r] for r in rows], count)), strict=True):
             if uid != UNTRACKED:
                 members[int(uid)].append(row)
     kept: list[dict[str, Any]] = []
@@ -121,12 +127,12 @@ def track_entries(
             entry["track_id"] = track_id
         kept += track
         if cfg.smooth:
-            kept += _smooth_offline(track, cfg, max_gap)
+            kept += _smooth_offline(track, cfg, max_gap, count)
     return sorted(kept, key=lambda e: e["image_id"])
 
 
 def _track_online(
-    entries: list[dict[str, Any]], cfg: TrackingConfig, camera: Mapping[int, np.ndarray]
+    entries: list[dict[str, Any]], cfg: TrackingConfig, camera: Mapping[int, np.ndarray], count: int
 ) -> list[dict[str, Any]]:
     frames, index = _by_frame(entries, cfg.tracker.max_missed)
     tracker = PoseTracker(cfg)
@@ -134,7 +140,7 @@ def _track_online(
     for frame in frames:
         tracker.predict(camera.get(frame))
         rows = index.get(frame, [])
-        tracked = tracker.update(frame, _frame_detections([entries[r] for r in rows]))
+        tracked = tracker.update(frame, _frame_detections([entries[r] for r in rows], count))
         for i, (position, track_id) in enumerate(zip(tracked.indices, tracked.track_ids, strict=True)):
             entry = entries[rows[position]]
             entry["track_id"] = int(track_id)
@@ -144,9 +150,9 @@ def _track_online(
     return kept
 
 
-def _smooth_offline(track: list[dict[str, Any]], cfg: TrackingConfig, max_gap: int) -> list[dict[str, Any]]:
+def _smooth_offline(track: list[dict[str, Any]], cfg: TrackingConfig, max_gap: int, count: int) -> list[dict[str, Any]]:
     """Smooth one track's entries in place; returns new entries for its gaps of at most ``max_gap`` frames."""
-    measured = _frame_detections(track)
+    measured = _frame_detections(track, count)
     frames = np.array([e["image_id"] for e in track])
     span, boxes, keypoints = smooth_track(frames, measured.boxes, measured.keypoints, measured.box_scores, cfg.smoother)
     for entry, i in zip(track, frames - span[0], strict=True):

@@ -13,7 +13,7 @@ and a joint hidden for a while stays near where it was, where a constant velocit
 every swing and let a hidden joint drift; each joint's own jitter is smoothed away.
 
 A keypoint's measurement noise is ``keypoint_noise * 2 * sigma_k * scale / confidence`` (``sigma_k``
-its COCO OKS sigma, ``scale`` the square root of the box area): the error at which its OKS would fall
+its OKS sigma in the keypoint set, ``scale`` the square root of the box area): the error at which its OKS would fall
 to ``exp(-1/2)``, so confident joints with tight sigmas (eyes) stay sharp and doubtful ones are
 smoothed harder; keypoints below ``min_confidence`` are not measured. If a frame's measurements are
 implausible as a whole (normalized innovation above the chi-square ``manoeuvre_probability`` gate),
@@ -27,21 +27,14 @@ track was not measured in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 from scipy.stats import chi2
-from toppose.common.schema import KEYPOINT_NAMES, NUM_KEYPOINTS, OKS_SIGMAS
+from toppose.common.keypoint_sets import KeypointSet, set_of_size
 
-# Points of the model, in state order: reference, box-centre offset, keypoint offsets, box size.
+# Points of the model, in state order: reference, box-centre offset, keypoint offsets, box size (see Layout).
 REF, BOX = 0, 1
-JOINTS = slice(2, 2 + NUM_KEYPOINTS)
-SIZE = 2 + NUM_KEYPOINTS
-NUM_POINTS = SIZE + 1
-NUM_STATE = 2 * NUM_POINTS  # positions, then velocities
-# Measurements, in order: box centre, keypoints, box size; each observes these points.
-MEASURED_POINTS = np.array([BOX, *range(JOINTS.start, JOINTS.stop), SIZE])
-NUM_MEASUREMENTS = len(MEASURED_POINTS)
 _INFLATION_STEP = 4.0
 _MAX_INFLATIONS = 8
 
@@ -66,56 +59,115 @@ class SmootherConfig:
 
 @dataclass
 class FilterState:
-    """Mean ``(NUM_STATE, 2)`` (one column per image axis) and the covariance ``(NUM_STATE, NUM_STATE)`` they share."""
+    """Mean ``(S, 2)`` (one column per image axis) and the covariance ``(S, S)`` they share (S: the layout's
+    ``num_state``)."""
 
     mean: np.ndarray
     cov: np.ndarray
 
 
-@cache
-def transition(articulation_damping: float) -> np.ndarray:
-    """``(NUM_STATE, NUM_STATE)``: one frame of motion; the keypoint offsets keep this share of their velocity."""
-    f = np.eye(NUM_STATE)
-    f[:NUM_POINTS, NUM_POINTS:] = np.eye(NUM_POINTS)
-    joint_velocities = np.arange(JOINTS.start, JOINTS.stop) + NUM_POINTS
-    f[joint_velocities, joint_velocities] = articulation_damping
-    return f
-
-
 # Each keypoint's parent along the kinematic chain: its offset is from the parent (keypoints not listed: from the
-# reference point).
+# reference point). Feet hang from their ankles, the hand from its wrist and each finger joint from the one
+# before, the face's points from the nose.
 _PARENT_NAMES = {"left_eye": "nose", "right_eye": "nose", "left_ear": "left_eye", "right_ear": "right_eye",
                  "left_elbow": "left_shoulder", "right_elbow": "right_shoulder", "left_wrist": "left_elbow",
                  "right_wrist": "right_elbow", "left_knee": "left_hip", "right_knee": "right_hip",
-                 "left_ankle": "left_knee", "right_ankle": "right_knee"}  # fmt: skip
+                 "left_ankle": "left_knee", "right_ankle": "right_knee", "head": "nose",
+                 **{f"{side}_{point}": f"{side}_ankle" for side in ("left", "right")
+                    for point in ("big_toe", "small_toe", "heel")}}  # fmt: skip
+
+
+def _parent_name(name: str) -> str | None:
+    if name in _PARENT_NAMES:
+        return _PARENT_NAMES[name]
+    if name.startswith("face-"):
+        return "nose"
+    side, _, point = name.partition("_")
+    if point == "hand_root":
+        return f"{side}_wrist"
+    if point[-1:].isdigit() and side in ("left", "right"):  # finger joints 1-4, from the root outwards
+        joint = int(point[-1])
+        return f"{side}_hand_root" if joint == 1 else f"{side}_{point[:-1]}{joint - 1}"
+    return None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The state of a person with ``keypoints`` (a keypoint set): where each point of the model sits, and the
+    matrices that follow from the kinematic chain. One per set (:func:`layout`)."""
+
+    keypoints: KeypointSet
+
+    @property
+    def count(self) -> int:
+        return len(self.keypoints)
+
+    @property
+    def joints(self) -> slice:
+        return slice(2, 2 + self.count)
+
+    @property
+    def size(self) -> int:
+        return 2 + self.count
+
+    @property
+    def num_points(self) -> int:
+        return self.size + 1
+
+    @property
+    def num_state(self) -> int:
+        return 2 * self.num_points  # positions, then velocities
+
+    @property
+    def measured_points(self) -> np.ndarray:
+        """Measurements, in order: box centre, keypoints, box size; each observes these points."""
+        return np.array([BOX, *range(self.joints.start, self.joints.stop), self.size])
+
+    @cached_property
+    def parents(self) -> np.ndarray:
+        """``(K,)`` index of each keypoint's parent, -1 for the reference."""
+        names = self.keypoints.names
+        return np.array([names.index(p) if (p := _parent_name(n)) in names else -1 for n in names])
+
+    @cached_property
+    def chain(self) -> np.ndarray:
+        """``(K, num_points)``: keypoint positions as sums of the points of the model (reference plus offsets)."""
+        chain = np.zeros((self.count, self.num_points))
+        chain[:, REF] = 1.0
+        for k in range(self.count):
+            joint = k
+            while joint >= 0:
+                chain[k, self.joints.start + joint] = 1.0
+                joint = self.parents[joint]
+        return chain
+
+    @cached_property
+    def observation(self) -> np.ndarray:
+        h = np.zeros((self.count + 2, self.num_state))
+        h[0, [REF, BOX]] = 1.0  # the box centre is an offset from the reference
+        h[1:-1, : self.num_points] = self.chain
+        h[-1, self.size] = 1.0
+        return h
 
 
 @cache
-def _parents() -> np.ndarray:
-    """``(K,)`` index of each keypoint's parent, -1 for the reference."""
-    return np.array([KEYPOINT_NAMES.index(_PARENT_NAMES[n]) if n in _PARENT_NAMES else -1 for n in KEYPOINT_NAMES])
+def layout(count: int) -> Layout:
+    """The layout of a person with ``count`` keypoints (17, 26 or 133)."""
+    found = set_of_size(count)
+    if found is None:
+        raise ValueError(f"no keypoint set has {count} keypoints")
+    return Layout(found)
 
 
 @cache
-def _chain() -> np.ndarray:
-    """``(K, NUM_POINTS)``: keypoint positions as sums of the points of the model (reference plus offsets)."""
-    chain = np.zeros((NUM_KEYPOINTS, NUM_POINTS))
-    chain[:, REF] = 1.0
-    for k in range(NUM_KEYPOINTS):
-        joint = k
-        while joint >= 0:
-            chain[k, JOINTS.start + joint] = 1.0
-            joint = _parents()[joint]
-    return chain
-
-
-@cache
-def _observation() -> np.ndarray:
-    h = np.zeros((NUM_MEASUREMENTS, NUM_STATE))
-    h[0, [REF, BOX]] = 1.0  # the box centre is an offset from the reference
-    h[1:-1, :NUM_POINTS] = _chain()
-    h[-1, SIZE] = 1.0
-    return h
+def transition(articulation_damping: float, count: int = 17) -> np.ndarray:
+    """``(S, S)``: one frame of motion; the keypoint offsets keep this share of their velocity."""
+    where = layout(count)
+    f = np.eye(where.num_state)
+    f[: where.num_points, where.num_points :] = np.eye(where.num_points)
+    joint_velocities = np.arange(where.joints.start, where.joints.stop) + where.num_points
+    f[joint_velocities, joint_velocities] = articulation_damping
+    return f
 
 
 @cache  # scipy's ppf costs about a millisecond a call; a frame updates every track
@@ -126,39 +178,47 @@ def _gate(dof: int, probability: float) -> float:
 def measurement(
     box: np.ndarray, keypoints: np.ndarray, box_score: float, cfg: SmootherConfig
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """One detection as ``(NUM_MEASUREMENTS, 2)`` values, their noise std (inf: not measured), and its scale."""
+    """One detection as ``(K + 2, 2)`` values, their noise std (inf: not measured), and its scale."""
     box = np.asarray(box, dtype=np.float64)
     scale = float(np.sqrt(max(box[2] * box[3], 1.0)))
     values = np.concatenate([[box[:2] + box[2:] / 2.0], keypoints[:, :2], [box[2:]]])
     confidence = keypoints[:, 2]
-    keypoint_std = cfg.keypoint_noise * 2.0 * OKS_SIGMAS * scale / np.maximum(confidence, cfg.min_confidence)
+    sigmas = layout(len(keypoints)).keypoints.sigmas
+    keypoint_std = cfg.keypoint_noise * 2.0 * sigmas * scale / np.maximum(confidence, cfg.min_confidence)
     keypoint_std = np.where(confidence >= cfg.min_confidence, keypoint_std, np.inf)
     box_std = cfg.box_noise * scale / np.sqrt(max(float(box_score), 0.05))
     return values, np.concatenate([[box_std], keypoint_std, [box_std]]), scale
 
 
-def joint_mobility(cfg: SmootherConfig) -> np.ndarray:
-    """``(K,)`` factor on each keypoint's articulation noise, by its place along the kinematic chain."""
-    mobility = np.full(NUM_KEYPOINTS, cfg.trunk_mobility)
-    for k, name in enumerate(KEYPOINT_NAMES):
+EXTREMITIES = ("wrist", "ankle", "toe", "heel", "hand_root", *(str(joint) for joint in range(1, 5)))
+
+
+def joint_mobility(cfg: SmootherConfig, count: int = 17) -> np.ndarray:
+    """``(K,)`` factor on each keypoint's articulation noise, by its place along the kinematic chain: elbows and
+    knees move most, then wrists, ankles, feet, hands and fingers; the trunk and the face least."""
+    names = layout(count).keypoints.names
+    mobility = np.full(count, cfg.trunk_mobility)
+    for k, name in enumerate(names):
         if name.endswith(("elbow", "knee")):
             mobility[k] = cfg.limb_mobility
-        elif name.endswith(("wrist", "ankle")):
+        elif name.endswith(EXTREMITIES) and not name.startswith("face-"):
             mobility[k] = cfg.extremity_mobility
     return mobility
 
 
-def process_noise(scale: float, cfg: SmootherConfig) -> np.ndarray:
-    """``(NUM_STATE, NUM_STATE)`` white-acceleration process noise for one frame."""
-    accel = np.full(NUM_POINTS, cfg.articulation_acceleration)
-    accel[JOINTS] *= joint_mobility(cfg)
-    accel[REF], accel[SIZE] = cfg.body_acceleration, cfg.size_acceleration
+def process_noise(scale: float, cfg: SmootherConfig, count: int = 17) -> np.ndarray:
+    """``(S, S)`` white-acceleration process noise for one frame."""
+    where = layout(count)
+    accel = np.full(where.num_points, cfg.articulation_acceleration)
+    accel[where.joints] *= joint_mobility(cfg, count)
+    accel[REF], accel[where.size] = cfg.body_acceleration, cfg.size_acceleration
     q = np.square(accel * scale)
-    noise = np.zeros((NUM_STATE, NUM_STATE))
-    points = np.arange(NUM_POINTS)
+    n = where.num_points
+    noise = np.zeros((where.num_state, where.num_state))
+    points = np.arange(n)
     noise[points, points] = q / 4
-    noise[points, points + NUM_POINTS] = noise[points + NUM_POINTS, points] = q / 2
-    noise[points + NUM_POINTS, points + NUM_POINTS] = q
+    noise[points, points + n] = noise[points + n, points] = q / 2
+    noise[points + n, points + n] = q
     return noise
 
 
@@ -172,18 +232,19 @@ def initial_state(values: np.ndarray, std: np.ndarray, scale: float, cfg: Smooth
         ref_std = 1.0 / np.sqrt(weights.sum())
     else:
         ref, ref_std = values[0], std[0]
-    mean = np.zeros((NUM_STATE, 2))
+    where = layout(len(values) - 2)
+    mean = np.zeros((where.num_state, 2))
     mean[REF] = ref
     mean[BOX] = values[0] - ref
-    mean[SIZE] = values[-1]
+    mean[where.size] = values[-1]
     absolute = np.where(joints[:, None], values[1:-1], ref)
-    parents = _parents()
-    mean[JOINTS] = absolute - np.where(parents[:, None] >= 0, absolute[parents], ref)
-    variance = np.zeros(NUM_STATE)
+    parents = where.parents
+    mean[where.joints] = absolute - np.where(parents[:, None] >= 0, absolute[parents], ref)
+    variance = np.zeros(where.num_state)
     variance[REF] = ref_std**2
-    variance[MEASURED_POINTS] = np.square(np.where(measured, std, 0.5 * scale))
-    variance[NUM_POINTS:] = (cfg.articulation_acceleration * scale * 3) ** 2
-    variance[NUM_POINTS + REF] = (cfg.initial_velocity * scale) ** 2
+    variance[where.measured_points] = np.square(np.where(measured, std, 0.5 * scale))
+    variance[where.num_points :] = (cfg.articulation_acceleration * scale * 3) ** 2
+    variance[where.num_points + REF] = (cfg.initial_velocity * scale) ** 2
     return FilterState(mean, np.diag(variance))
 
 
@@ -202,7 +263,8 @@ def update(
     measured = np.isfinite(std)
     if not measured.any():
         return prior, prior
-    h = _observation()[measured]
+    where = layout(len(values) - 2)
+    h = where.observation[measured]
     r = np.diag(np.square(std[measured]))
     innovation = values[measured] - h @ prior.mean
     gate = _gate(2 * int(measured.sum()), probability)
@@ -212,23 +274,24 @@ def update(
         solved = np.linalg.solve(s, innovation)
         if float((innovation * solved).sum()) <= gate:
             break
-        scaling = np.ones(NUM_STATE)
-        scaling[[REF, NUM_POINTS + REF]] = np.sqrt(_INFLATION_STEP)
+        scaling = np.ones(where.num_state)
+        scaling[[REF, where.num_points + REF]] = np.sqrt(_INFLATION_STEP)
         cov = cov * scaling[:, None] * scaling[None, :]
     prior = FilterState(prior.mean, cov)
     s = h @ cov @ h.T + r
     gain = np.linalg.solve(s, h @ cov).T  # cov H^T S^-1 (S symmetric)
     mean = prior.mean + gain @ innovation
-    joseph = np.eye(NUM_STATE) - gain @ h
+    joseph = np.eye(where.num_state) - gain @ h
     posterior = joseph @ cov @ joseph.T + gain @ r @ gain.T
     return FilterState(mean, 0.5 * (posterior + posterior.T)), prior
 
 
 def split_state(state: FilterState) -> tuple[np.ndarray, np.ndarray]:
     """The xywh box and ``(K, 2)`` keypoints a state stands for."""
+    where = layout(len(state.mean) // 2 - 3)
     ref = state.mean[REF]
-    centre, size = ref + state.mean[BOX], np.maximum(state.mean[SIZE], 1.0)
-    return np.concatenate([centre - size / 2.0, size]), _chain() @ state.mean[:NUM_POINTS]
+    centre, size = ref + state.mean[BOX], np.maximum(state.mean[where.size], 1.0)
+    return np.concatenate([centre - size / 2.0, size]), where.chain @ state.mean[: where.num_points]
 
 
 class TrackSmoother:
@@ -248,9 +311,10 @@ class TrackSmoother:
         if self.state is None:
             self.state = initial_state(values, std, scale, self.cfg)
         else:
-            noise = process_noise(self.scale, self.cfg)
+            count = len(keypoints)
+            noise = process_noise(self.scale, self.cfg, count)
             for _ in range(max(frame - self.frame, 1)):
-                self.state = predict(self.state, noise, transition(self.cfg.articulation_damping))
+                self.state = predict(self.state, noise, transition(self.cfg.articulation_damping, count))
             self.state, _ = update(self.state, values, std, self.cfg.manoeuvre_probability)
         self.frame, self.scale = frame, scale
         return split_state(self.state)
@@ -267,7 +331,8 @@ def smooth_track(
     frames = np.asarray(frames, dtype=np.int64)
     span = np.arange(frames[0], frames[-1] + 1)
     measured_at = {int(frame): i for i, frame in enumerate(frames)}
-    f = transition(cfg.articulation_damping)
+    count = keypoints.shape[1]
+    f = transition(cfg.articulation_damping, count)
     filtered: list[FilterState] = []
     priors: list[FilterState] = []
     scale = 1.0
@@ -278,7 +343,7 @@ def smooth_track(
         if not filtered:
             state = prior = initial_state(values, std, new_scale, cfg)
         else:
-            state = prior = predict(filtered[-1], process_noise(scale, cfg), f)
+            state = prior = predict(filtered[-1], process_noise(scale, cfg, count), f)
             if i is not None:
                 state, prior = update(prior, values, std, cfg.manoeuvre_probability)
         if i is not None:

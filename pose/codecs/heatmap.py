@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import convolve1d
 from toppose.common.config import DECODE_METHODS
-from toppose.common.schema import FLIP_INDEX
+from toppose.common.keypoint_sets import flip_index_of
 from toppose.pose.codecs.base import Outputs
 from toppose.pose.geometry import mirror
 
@@ -45,8 +45,8 @@ def encode(
 
 def flip_heatmaps(heatmaps: np.ndarray, convention: str = "half_pixel") -> np.ndarray:
     """Heatmaps of the mirrored crop, as heatmaps of the original: mirror x (in ``convention``, see
-    :func:`pose.geometry.mirror`) and swap left/right."""
-    return mirror(heatmaps[..., list(FLIP_INDEX), :, :], -1, convention)
+    :func:`pose.geometry.mirror`) and swap left/right (the pairs of the keypoint set with as many keypoints)."""
+    return mirror(heatmaps[..., flip_index_of(heatmaps.shape[-3]), :, :], -1, convention)
 
 
 def _gaussian_kernel(size: int) -> np.ndarray:

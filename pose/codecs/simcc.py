@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from toppose.common.schema import FLIP_INDEX
+from toppose.common.keypoint_sets import flip_index_of
 from toppose.pose.codecs.base import Outputs
 from toppose.pose.geometry import mirror
 
@@ -56,5 +56,5 @@ class SimCCCodec:
     def flip_back(self, outputs: Outputs, convention: str) -> Outputs:
         """Mirror the x vectors in ``convention`` (see :func:`pose.geometry.mirror`) and swap left/right."""
         simcc_x, simcc_y = outputs
-        flip = list(FLIP_INDEX)
+        flip = flip_index_of(simcc_x.shape[1])  # the set with as many keypoints
         return mirror(simcc_x[:, flip], -1, convention), simcc_y[:, flip]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from toppose.common.config import ModelConfig
+from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.models.family import FamilySpec, mmpose_keys
 from torch import nn
@@ -154,9 +155,9 @@ class HRNetBackbone(nn.Module):
 class HeatmapHead(nn.Module):
     """A 1x1 convolution from the stride-4 features to one heatmap per keypoint."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, num_keypoints: int = NUM_KEYPOINTS) -> None:
         super().__init__()
-        self.final_layer = nn.Conv2d(in_channels, NUM_KEYPOINTS, 1)
+        self.final_layer = nn.Conv2d(in_channels, num_keypoints, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.final_layer(features)
@@ -167,19 +168,19 @@ class HRNet(nn.Module):
 
     output_stride = 4
 
-    def __init__(self, backbone: str) -> None:
+    def __init__(self, backbone: str, num_keypoints: int = NUM_KEYPOINTS) -> None:
         super().__init__()
         if backbone not in WIDTHS:
             raise ValueError(f"unknown HRNet backbone {backbone!r} (choose from {', '.join(WIDTHS)})")
         self.backbone = HRNetBackbone(WIDTHS[backbone])
-        self.head = HeatmapHead(WIDTHS[backbone])
+        self.head = HeatmapHead(WIDTHS[backbone], num_keypoints)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))
 
 
 def _build(model_cfg: ModelConfig, split_ratio: float) -> HRNet:
-    return HRNet(model_cfg.backbone)
+    return HRNet(model_cfg.backbone, len(keypoint_set(model_cfg.keypoints)))
 
 
 FAMILY = FamilySpec(

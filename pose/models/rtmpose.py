@@ -13,6 +13,7 @@ import math
 
 import torch
 from toppose.common.config import ModelConfig
+from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.models.family import FamilySpec, mmpose_keys
 from torch import nn
@@ -181,11 +182,17 @@ class RTMCCHead(nn.Module):
     """7x7 convolution to one map per keypoint, flattened to a token, an MLP, the gated attention unit,
     then linear classifiers over the x and y bins."""
 
-    def __init__(self, in_channels: int, input_size: tuple[int, int], split_ratio: float = 2.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        input_size: tuple[int, int],
+        split_ratio: float = 2.0,
+        num_keypoints: int = NUM_KEYPOINTS,
+    ) -> None:
         super().__init__()
         width, height = input_size
         tokens = (width // TRUNK_STRIDE) * (height // TRUNK_STRIDE)
-        self.final_layer = nn.Conv2d(in_channels, NUM_KEYPOINTS, 7, padding=3)
+        self.final_layer = nn.Conv2d(in_channels, num_keypoints, 7, padding=3)
         self.mlp = nn.Sequential(ScaleNorm(tokens), nn.Linear(tokens, 256, bias=False))
         self.gau = GatedAttentionUnit(256)
         self.cls_x = nn.Linear(256, int(width * split_ratio), bias=False)
@@ -208,19 +215,22 @@ class RTMCCHead(nn.Module):
 class RTMPose(nn.Module):
     """RTMPose-t/s/m/l: ``(B, 3, H, W)`` -> SimCC logits ``(B, K, W * r)`` and ``(B, K, H * r)``."""
 
-    def __init__(self, size: str, input_size: tuple[int, int], split_ratio: float = 2.0) -> None:
+    def __init__(
+        self, size: str, input_size: tuple[int, int], split_ratio: float = 2.0, num_keypoints: int = NUM_KEYPOINTS
+    ) -> None:
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"unknown RTMPose size {size!r} (choose from {', '.join(SIZES)})")
         self.backbone = CSPNeXt(*SIZES[size])
-        self.head = RTMCCHead(self.backbone.out_channels, input_size, split_ratio)
+        self.head = RTMCCHead(self.backbone.out_channels, input_size, split_ratio, num_keypoints)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.backbone(images))
 
 
 def _build(model_cfg: ModelConfig, split_ratio: float) -> RTMPose:
-    return RTMPose(model_cfg.backbone.removeprefix("cspnext_"), tuple(model_cfg.input_size), split_ratio)
+    size, keypoints = model_cfg.backbone.removeprefix("cspnext_"), len(keypoint_set(model_cfg.keypoints))
+    return RTMPose(size, tuple(model_cfg.input_size), split_ratio, keypoints)
 
 
 FAMILY = FamilySpec(

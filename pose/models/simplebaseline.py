@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import torch
 import torchvision
 from toppose.common.config import ModelConfig
+from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.models.family import FamilySpec
 from torch import nn
@@ -85,7 +86,8 @@ def to_model_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[s
 
 
 def _build(model_cfg: ModelConfig, split_ratio: float) -> SimpleBaseline:
-    return SimpleBaseline(model_cfg.backbone, NUM_KEYPOINTS, model_cfg.deconv_channels, model_cfg.num_deconv)
+    keypoints = len(keypoint_set(model_cfg.keypoints))
+    return SimpleBaseline(model_cfg.backbone, keypoints, model_cfg.deconv_channels, model_cfg.num_deconv)
 
 
 FAMILY = FamilySpec(

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import torch
 from toppose.common.config import ModelConfig
+from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.schema import NUM_KEYPOINTS
 from toppose.pose.models.family import FamilySpec, mmpose_keys
 from torch import nn
@@ -103,13 +104,13 @@ class VisionTransformer(nn.Module):
 class ClassicHead(nn.Module):
     """Two 4x4 stride-2 deconvolutions (256 channels, batch norm, ReLU), then a 1x1 convolution."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, num_keypoints: int = NUM_KEYPOINTS) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for cin in (in_channels, 256):
             layers += [nn.ConvTranspose2d(cin, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(inplace=True)]
         self.deconv_layers = nn.Sequential(*layers)
-        self.final_layer = nn.Conv2d(256, NUM_KEYPOINTS, 1)
+        self.final_layer = nn.Conv2d(256, num_keypoints, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.final_layer(self.deconv_layers(features))
@@ -118,9 +119,9 @@ class ClassicHead(nn.Module):
 class SimpleHead(nn.Module):
     """ReLU, bilinear x4 upsampling, then a 3x3 convolution."""
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, num_keypoints: int = NUM_KEYPOINTS) -> None:
         super().__init__()
-        self.final_layer = nn.Conv2d(in_channels, NUM_KEYPOINTS, 3, padding=1)
+        self.final_layer = nn.Conv2d(in_channels, num_keypoints, 3, padding=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         upsampled = nn.functional.interpolate(nn.functional.relu(features), scale_factor=4.0, mode="bilinear")
@@ -133,7 +134,9 @@ class ViTPose(nn.Module):
 
     output_stride = 4
 
-    def __init__(self, backbone: str, input_size: tuple[int, int], num_deconv: int = 2) -> None:
+    def __init__(
+        self, backbone: str, input_size: tuple[int, int], num_deconv: int = 2, num_keypoints: int = NUM_KEYPOINTS
+    ) -> None:
         super().__init__()
         if backbone not in ARCHS:
             raise ValueError(f"unknown ViTPose backbone {backbone!r} (choose from {', '.join(ARCHS)})")
@@ -141,7 +144,7 @@ class ViTPose(nn.Module):
             raise ValueError(f"ViTPose decoders have 2 deconvolutions (classic) or 0 (simple), not {num_deconv}")
         self.backbone = VisionTransformer(backbone, input_size)
         head = ClassicHead if num_deconv == 2 else SimpleHead
-        self.head = head(self.backbone.out_channels)
+        self.head = head(self.backbone.out_channels, num_keypoints)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))
@@ -159,7 +162,8 @@ def to_model_keys(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict[s
 
 
 def _build(model_cfg: ModelConfig, split_ratio: float) -> ViTPose:
-    return ViTPose(model_cfg.backbone, tuple(model_cfg.input_size), model_cfg.num_deconv)
+    keypoints = len(keypoint_set(model_cfg.keypoints))
+    return ViTPose(model_cfg.backbone, tuple(model_cfg.input_size), model_cfg.num_deconv, keypoints)
 
 
 FAMILY = FamilySpec(

@@ -35,6 +35,7 @@ from toppose.eval.coco import (
 )
 from toppose.eval.oracle import SimulatedNetwork
 from toppose.pose.geometry import CONVENTIONS
+from toppose.pose.results import to_wholebody_layout
 
 LISTED_SKIPS = 10  # skipped images named one per line; the rest are counted
 
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N images (by id) only")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the ten metrics to this JSON file")
     parser.add_argument("--save-results", type=Path, metavar="PATH", help="write the scored keypoint results (JSON)")
+    parser.add_argument(
+        "--wholebody-layout", action="store_true",
+        help="--save-results writes 133-point results in COCO-WholeBody's layout (foot_kpts, face_kpts, ...)",
+    )  # fmt: skip
     return parser
 
 
@@ -116,6 +121,10 @@ def print_evaluation(coco: COCO, evaluation: Evaluation) -> None:
         ("people (results)", str(len(evaluation.entries))),
         *evaluation.notes,
         *[(name, f"{evaluation.metrics[name]:.4f}") for name in METRIC_NAMES],
+        *[
+            (f"{part} AP / AR", f"{metrics['AP']:.4f} / {metrics['AR']:.4f}")
+            for part, metrics in evaluation.parts.items()
+        ],
         ("time", f"{evaluation.seconds:.1f} s"),
     ]
     if evaluation.timer is not None:
@@ -160,7 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     report_skipped(console, evaluation, len(selected_image_ids(coco, args.limit)))
     print_evaluation(coco, evaluation)
     if args.json is not None:
-        write_output(args.json, {name: evaluation.metrics[name] for name in METRIC_NAMES})
+        metrics = {name: evaluation.metrics[name] for name in METRIC_NAMES}
+        write_output(args.json, {**metrics, "parts": evaluation.parts} if evaluation.parts else metrics)
     if args.save_results is not None:
-        write_output(args.save_results, evaluation.entries)
+        entries = evaluation.entries
+        if args.wholebody_layout:
+            if entries and len(entries[0]["keypoints"]) != 3 * 133:
+                raise UserError("--wholebody-layout: these results do not have COCO-WholeBody's 133 keypoints")
+            entries = to_wholebody_layout(entries)
+        write_output(args.save_results, entries)
     return 0

@@ -19,6 +19,7 @@ from toppose.common.config import (
     Config,
 )
 from toppose.common.errors import ConfigError, UserError
+from toppose.common.keypoint_sets import KEYPOINT_SETS
 from toppose.pipeline import POSE_SOURCES
 from toppose.pose.named_setups import SETUPS, build_config, setup_path
 
@@ -37,6 +38,7 @@ CONFIG_FLAGS = (
     ("padding", "crop.padding"),
     ("convention", "codec.convention"),
     ("channel_order", "model.channel_order"),
+    ("keypoints", "model.keypoints"),
 )
 
 
@@ -117,6 +119,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--convention",
         choices=CONVENTIONS,
         help="pixel convention the pose weights were trained in (default: what the weights record or imply)",
+    )
+    group.add_argument(
+        "--keypoints",
+        choices=tuple(KEYPOINT_SETS),
+        help="keypoint set: coco17 (default), halpe26 (body and feet) or wholebody (133: body, feet, face, hands); "
+        "picks the setup's checkpoint of that set unless --pose-weights names one",
     )
     group.add_argument(
         "--channel-order",
