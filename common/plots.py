@@ -7,13 +7,14 @@ Agg canvas directly (no pyplot: no global state, no display) and written atomica
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from toppose.common.atomic import atomic_path
+from toppose.common.atomic import write_bytes
 from toppose.common.errors import MissingExtraError
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ def _draw_panel(ax: Axes, panel: Panel, x_label: bool) -> None:
         finite = np.isfinite(ys)
         if not finite.any():
             continue
-        (line,) = ax.plot(xs, ys, series.style, color=series.colour, label=series.label, lw=1.5,
-                          marker="o" if series.markers else None, ms=4)  # fmt: skip
+        marker = {"marker": "o"} if series.markers else {}  # a style such as "o" may draw markers itself
+        (line,) = ax.plot(xs, ys, series.style, color=series.colour, label=series.label, lw=1.5, ms=4, **marker)
         alone = _isolated(finite)
         if alone.any() and not series.markers:
             ax.plot(xs[alone], ys[alone], "o", color=line.get_color(), ms=2.5)
@@ -94,14 +95,13 @@ def _draw_panel(ax: Axes, panel: Panel, x_label: bool) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside the chart
 
 
-def save_chart(
-    path: str | os.PathLike[str],
+def render_chart(
     panels: Sequence[Panel],
     title: str | None = None,
     size: tuple[float, float] = (10.0, 3.0),
     share_x: bool = False,
-) -> None:
-    """Draw ``panels`` top to bottom, each ``size`` inches (width, height), and write them to ``path`` as a PNG.
+) -> bytes:
+    """Draw ``panels`` top to bottom, each ``size`` inches (width, height), as PNG bytes.
 
     ``share_x``: one x axis for all panels, labelled under the last.
 
@@ -119,5 +119,17 @@ def save_chart(
         _draw_panel(ax, panel, x_label=not share_x or index == len(panels) - 1)
     if title:
         figure.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold")
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def save_chart(
+    path: str | os.PathLike[str],
+    panels: Sequence[Panel],
+    title: str | None = None,
+    size: tuple[float, float] = (10.0, 3.0),
+    share_x: bool = False,
+) -> None:
+    """:func:`render_chart` written to ``path`` as a PNG, atomically."""
+    write_bytes(path, render_chart(panels, title, size, share_x))

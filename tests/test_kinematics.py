@@ -18,6 +18,7 @@ from toppose.common.errors import run_cli
 from toppose.common.plots import plots_available
 from toppose.common.schema import KEYPOINT_NAMES
 from toppose.tracking.kinematics import KinematicsOptions, write_report
+from toppose.tracking.kinematics.c3d_file import c3d_available
 from toppose.tracking.kinematics.motion import analyse_track, range_of_motion, rate
 
 from toppose.cli.kinematics import main
@@ -198,11 +199,24 @@ def test_command_writes_csv_and_png(tmp_path: Path, capsys: pytest.CaptureFixtur
         run_cli(main, [str(results), "-o", str(tmp_path / "report")])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0 and "motion analysis" in out and "video timestamps" in out
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == (
-        ["summary.csv", "track_3.csv", "track_3.png"] if plots_available() else ["summary.csv", "track_3.csv"]
-    )
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"summary.csv", "report.html", "track_3.csv", "track_3.trc", "track_3.mot"} <= written
+    assert ({"track_3.png", "track_3_segments.png"} <= written) == plots_available()
+    assert ("track_3.c3d" in written) == c3d_available() and not any("7" in name for name in written)
     summary = read_csv(tmp_path / "report" / "summary.csv")
-    assert [r["joint"] for r in summary][-1] == "trunk_lean" and len(summary) == 9
+    first = [
+        "left_elbow",
+        "right_elbow",
+        "left_shoulder",
+        "right_shoulder",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "trunk_lean",
+    ]  # the first report's angles, in its order
+    assert [r["joint"] for r in summary][:9] == first
+    assert {r["kind"] for r in summary} == {"joint", "lean", "segment"} and len(summary) == 9 + 11
     knee = next(r for r in summary if r["joint"] == "left_knee")
     assert float(knee["min_deg"]) == pytest.approx(90.0, abs=0.5) and float(knee["range_deg"]) == pytest.approx(
         90.0, abs=0.5
@@ -227,8 +241,9 @@ def test_without_matplotlib_the_csvs_are_still_written(
         run_cli(main, [str(results), "-o", str(tmp_path / "report"), "--fps", "25"])
     captured = capsys.readouterr()
     assert exit_info.value.code == 0
-    assert captured.err.count("\n") == 1 and "pip install 'toppose[plots]'" in captured.err
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["summary.csv", "track_1.csv"]
+    assert captured.err.count("\n") == 1 + (not c3d_available()) and "pip install 'toppose[plots]'" in captured.err
+    assert not any(p.suffix == ".png" for p in (tmp_path / "report").iterdir())
+    assert {"summary.csv", "track_1.csv", "report.html"} <= {p.name for p in (tmp_path / "report").iterdir()}
     rows = read_csv(tmp_path / "report" / "track_1.csv")
     assert [float(r["time_s"]) for r in rows] == pytest.approx([f / 25 for f in range(12)])
 

@@ -9,7 +9,7 @@ cameras and, with ``track``, folders of frames go to :mod:`toppose.video`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +21,15 @@ from toppose.common.config import Config
 from toppose.common.console import warn
 from toppose.common.errors import UserError
 from toppose.detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
+from toppose.pipeline import TopDownPipeline
 from toppose.run_folder import check_resumable, locked, setup_record
 from toppose.sources import Input, is_camera_index, is_video_input
+from toppose.tracking.kinematics.options import KinematicsOptions
 
 LISTED = 3  # boxes (or frames) named in a warning; the rest are counted
+# How a run gets its pipeline, with build_pipeline's signature (cfg, boxes=..., pose=...); None: build_pipeline. The
+# batch workers pass one that reuses the networks an earlier run in the same process loaded.
+PipelineBuilder = Callable[..., TopDownPipeline]
 
 
 @dataclass
@@ -44,6 +49,7 @@ class RunRequest:
     smooth: bool = True
     camera_motion: bool = False
     kinematics: bool = False
+    kinematics_options: KinematicsOptions | None = None  # with kinematics: the analysis's options (None: defaults)
     fps: float | None = None  # frame rate of image frames or a camera
     max_frames: int | None = None
 
@@ -82,8 +88,9 @@ class RunRequest:
             raise UserError("--det-every, --trails, --no-smooth, --camera-motion and --kinematics need --track")
 
 
-def run(request: RunRequest, cfg: Config) -> int:
-    """Check ``request``, then run it under ``cfg`` in the image or the video mode; the exit code."""
+def run(request: RunRequest, cfg: Config, build: PipelineBuilder | None = None) -> int:
+    """Check ``request``, then run it under ``cfg`` in the image or the video mode with a pipeline from ``build``
+    (default :func:`toppose.pipeline.build_pipeline`); the exit code."""
     request.check()
     check_writable_folder(request.out)  # before any work: a run must not lose everything at the end
     record = setup_record(cfg, request.boxes, request.pose)
@@ -93,10 +100,10 @@ def run(request: RunRequest, cfg: Config) -> int:
         if request.video_mode:
             from toppose.video import run_video
 
-            return run_video(request, cfg, record)
+            return run_video(request, cfg, record, build)
         from toppose.images import run_images
 
-        return run_images(request, cfg, record)
+        return run_images(request, cfg, record, build)
 
 
 def load_given_boxes(request: RunRequest, cfg: Config, console: Console) -> BoxesByImage | None:

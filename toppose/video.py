@@ -45,7 +45,7 @@ from toppose.outputs import ResultsWriter
 from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.pose.draw import palette_colour
 from toppose.run_folder import write_record
-from toppose.runs import RunRequest, load_given_boxes, warn_about_boxes, warn_random_weights
+from toppose.runs import PipelineBuilder, RunRequest, load_given_boxes, warn_about_boxes, warn_random_weights
 from toppose.sources import CameraSource, FrameSource, is_video_input, open_source
 from toppose.tracking.kinematics import report as kinematics_report
 from toppose.video_sink import VideoSink
@@ -218,9 +218,9 @@ def video_options(
     )  # fmt: skip
 
 
-def run_video(request: RunRequest, cfg: Config, record: dict[str, Any]) -> int:
-    """Estimate (and when tracking, track) the poses of ``request.input`` and write ``request.out``, with the
-    setup ``record`` (:mod:`toppose.run_folder`)."""
+def run_video(request: RunRequest, cfg: Config, record: dict[str, Any], build: PipelineBuilder | None = None) -> int:
+    """Estimate (and when tracking, track) the poses of ``request.input`` with a pipeline from ``build`` and write
+    ``request.out``, with the setup ``record`` (:mod:`toppose.run_folder`)."""
     out = request.out
     det_every = (request.det_every or cfg.video.det_every) if request.track else 1  # a setup's applies when tracking
     options = video_options(
@@ -234,7 +234,7 @@ def run_video(request: RunRequest, cfg: Config, record: dict[str, Any]) -> int:
     if boxes is not None:
         warn_about_boxes(boxes, source.size, console)
     warn_random_weights(request, cfg, console)
-    pipeline = build_pipeline(run_cfg, boxes=boxes, pose=request.pose)
+    pipeline = (build or build_pipeline)(run_cfg, boxes=boxes, pose=request.pose)
     video = out / VIDEO_NAME if request.draw else None
     write_record(out, record)
     with terminate_as_interrupt():
@@ -250,7 +250,8 @@ def run_video(request: RunRequest, cfg: Config, record: dict[str, Any]) -> int:
     print_video_summary(report, out, video)
     if request.kinematics:
         entries = read_json(out / "results.json", "results file")
-        kinematics = kinematics_report.write_report(entries, out / KINEMATICS_DIR, console=console)
+        analysis = request.kinematics_options
+        kinematics = kinematics_report.write_report(entries, out / KINEMATICS_DIR, analysis, console=console)
         Console(highlight=False).print(kinematics_report.summary_table(kinematics))
     return EXIT_INTERRUPTED if stopped else 0
 

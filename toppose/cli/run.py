@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from toppose.cli.kinematics import add_analysis_arguments, analysis_options
 from toppose.cli.options import add_model_arguments, config_from_args, non_negative_int, positive_float, positive_int
 from toppose.images import IMAGE_ID_RULE
 from toppose.runs import RunRequest, run
+from toppose.tracking.kinematics.options import KinematicsOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,11 +76,12 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--kinematics", action="store_true",
-        help="with --track: also write OUT/kinematics/ (joint angles, speeds, range of motion per track: "
-        "CSV and plots, as toppose kinematics does)",
+        help="with --track: also write OUT/kinematics/ (angles, speeds, range of motion, OpenSim and C3D files, "
+        "report.html per track, as toppose kinematics does; its options below)",
     )  # fmt: skip
     group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
+    add_analysis_arguments(parser.add_argument_group("motion analysis (with --kinematics; see toppose kinematics)"))
 
 
 def request_of(args: argparse.Namespace) -> RunRequest:
@@ -88,7 +91,7 @@ def request_of(args: argparse.Namespace) -> RunRequest:
         input=inputs[0] if len(inputs) == 1 else inputs, out=args.out, boxes=args.boxes, ann=args.ann,
         resume=args.resume, draw=not args.no_draw, pose=args.pose, track=args.track, det_every=args.det_every,
         trails=args.trails, smooth=not args.no_smooth, camera_motion=args.camera_motion, kinematics=args.kinematics,
-        fps=args.fps, max_frames=args.max_frames,
+        fps=args.fps, max_frames=args.max_frames, kinematics_options=analysis_options(args, KinematicsOptions()),
     )  # fmt: skip
 
 

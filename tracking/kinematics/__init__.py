@@ -1,12 +1,16 @@
-"""Motion analysis of tracked people: joint angles, angular velocities, keypoint speeds and range of motion over time.
+"""Motion analysis of tracked people: angles, rates, speeds, metres, repetitions, gait, OpenSim and C3D files.
 
     python -m tracking.kinematics results.json -o report/
 
-``motion`` computes (the angle definitions, the body-height scale and the gaps are in its docstring),
-``tracks`` reads a tracked results file, ``report`` writes the CSV files and the plots; callers that
-hold the entries in memory use :func:`write_report`.
+``motion`` runs one track through the steps (``swaps``, ``cleaning``, ``filters``, ``scale``, ``angles``,
+``repetitions``, ``gait``), ``tracks`` reads a tracked results file (``keypoint_sets``: COCO-17, Halpe-26,
+COCO-WholeBody-133), ``report`` writes the files (``opensim_files``, ``c3d_file``, ``charts``,
+``html_report``); callers that hold the entries in memory use :func:`write_report`. The definitions are in
+docs/motion-analysis.md.
 """
 
-from toppose.tracking.kinematics.report import KinematicsOptions, KinematicsSummary, write_report
+from toppose.tracking.kinematics.motion import TrackKinematics
+from toppose.tracking.kinematics.options import KinematicsOptions
+from toppose.tracking.kinematics.report import KinematicsSummary, write_report
 
-__all__ = ["KinematicsOptions", "KinematicsSummary", "write_report"]
+__all__ = ["KinematicsOptions", "KinematicsSummary", "TrackKinematics", "write_report"]

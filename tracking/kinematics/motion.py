@@ -1,46 +1,36 @@
-"""Joint angles, angular velocities, keypoint speeds and range of motion of one track, in the image plane.
+"""One track's motion, in the image plane: cleaned keypoints, angles, angular velocities, speeds, metres, cycles.
 
-Angles (degrees, from the 2-D keypoints: a projection, so they depend on the camera's view):
+The steps, in order: keypoints below the confidence threshold become gaps (NaN, never filled unless asked);
+with ``fill_gaps``, rows for short runs of missing frames; left/right swaps corrected (:mod:`.swaps`);
+outliers rejected on request and short gaps filled on request (:mod:`.cleaning`); the filter
+(:mod:`.filters`); then the body height, the floor line and the metre scale (:mod:`.scale`), the angles
+(:mod:`.angles`), their rates, the keypoint speeds, the repetitions (:mod:`.repetitions`) and the gait events
+(:mod:`.gait`).
 
-- a joint angle is the interior angle at the middle keypoint of three, between the segments to the
-  other two: 180 = straight, smaller = more bent (the 2-D angle does not tell flexion from extension).
-  ``elbow`` shoulder-elbow-wrist, ``shoulder`` hip-shoulder-elbow (0 = arm down along the trunk,
-  180 = arm straight up), ``hip`` shoulder-hip-knee, ``knee`` hip-knee-ankle; left and right each.
-- ``trunk_lean`` is the angle of the mid-hip -> mid-shoulder vector from the image's upward vertical,
-  in (-180, 180]: 0 = upright, positive = shoulders towards the image's right (+x), negative = left.
-
-A keypoint whose confidence is below the threshold is missing, and so is every angle and speed that
-needs it: a gap (NaN), never filled in. Rates are second-order central differences on the real time
-stamps (uneven steps included), taken only where a row and both its neighbours are valid and linked:
-consecutive frames with no time jump between them (see :func:`breaks`).
-
-Speeds are in body heights per second. The body height of a track is the median, over its frames where
-both shoulders, both hips and at least one whole leg are confident, of trunk + thigh + shank length
-(mid-shoulder to mid-hip, plus hip-knee and knee-ankle, averaged over the confident legs), in pixels:
-sums of segment lengths, so a squat or a bow does not shorten it (about 0.8 of a standing person's
-stature, as it leaves out the head and feet).
+Rates are second-order central differences on the real time stamps (uneven steps included), taken only where a
+row and both its neighbours are valid and linked: consecutive frames with no time jump between them (see
+:func:`breaks`). Speeds are in body heights per second, and in metres per second where the person's height is
+given.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from toppose.common.schema import KEYPOINT_NAMES
+from toppose.tracking.kinematics.angles import BY_NAME, SIDES, AngleDef, available, measure
+from toppose.tracking.kinematics.cleaning import add_missing_frames, fill_gaps, hampel
+from toppose.tracking.kinematics.filters import filter_series
+from toppose.tracking.kinematics.gait import Gait, gait_events
+from toppose.tracking.kinematics.keypoint_sets import SETS, KeypointSet
+from toppose.tracking.kinematics.options import KinematicsOptions
+from toppose.tracking.kinematics.repetitions import RepetitionSet, count_repetitions, periodic_score
+from toppose.tracking.kinematics.scale import Floor, Scale, body_height, estimate_floor, metres_scale, to_metres
+from toppose.tracking.kinematics.swaps import GROUPS, correct_swaps
 
-SIDES = ("left", "right")
-# Joint -> (end, vertex, end) keypoint name stems; a side is put in front ("left_" + "shoulder").
-JOINTS = {
-    "elbow": ("shoulder", "elbow", "wrist"),
-    "shoulder": ("hip", "shoulder", "elbow"),
-    "hip": ("shoulder", "hip", "knee"),
-    "knee": ("hip", "knee", "ankle"),
-}
-TRUNK_LEAN = "trunk_lean"
-ANGLE_NAMES = (*(f"{side}_{joint}" for joint in JOINTS for side in SIDES), TRUNK_LEAN)
 TIME_JUMP = 3.0  # a step more than this many times the track's median frame step is a jump (a pause, a cut)
-
-_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 
 
 @dataclass
@@ -50,11 +40,29 @@ class TrackKinematics:
     track_id: int
     frames: np.ndarray  # (T,) frame indices
     times: np.ndarray  # (T,) seconds
-    angles: dict[str, np.ndarray]  # ANGLE_NAMES -> (T,) degrees
-    angular_velocity: dict[str, np.ndarray]  # ANGLE_NAMES -> (T,) degrees per second
-    speeds: np.ndarray  # (T, 17) keypoint speeds in body heights per second
+    angles: dict[str, np.ndarray]  # angle name -> (T,) degrees, the angles the keypoint set allows
+    angular_velocity: dict[str, np.ndarray]  # angle name -> (T,) degrees per second
+    speeds: np.ndarray  # (T, B) speeds of the set's body points (KeypointSet.body) in body heights per second
     body_height: float  # pixels; NaN where no frame shows the segments it needs
     breaks: np.ndarray  # (T,) bool: row i does not follow row i - 1 (a missing frame or a time jump)
+    kind: KeypointSet
+    xy: np.ndarray  # (T, K, 2) pixels, cleaned and filtered
+    added: np.ndarray  # (T,) bool: rows filled in for missing frames
+    filled: np.ndarray  # (T, K) bool: values interpolated
+    outliers: np.ndarray  # (T, K) bool: values rejected
+    swapped: dict[str, np.ndarray]  # limb group -> (T,) bool: left and right exchanged
+    omitted: dict[str, str]  # angle name -> why the set cannot measure it
+    floor: Floor
+    scale: Scale | None = None
+    metres: np.ndarray | None = None  # (T, K, 2) x along the floor, y up, where the scale is known
+    speeds_m_s: np.ndarray | None = None  # (T, B)
+    repetitions: RepetitionSet | None = None
+    gait: Gait | None = None
+
+    @property
+    def definitions(self) -> list[AngleDef]:
+        """The definitions of the measured angles, in column order."""
+        return [BY_NAME[name] for name in self.angles]
 
 
 @dataclass
@@ -77,38 +85,11 @@ class RangeOfMotion:
         return self.p95 - self.p5
 
 
-def _points(xy: np.ndarray, valid: np.ndarray, name: str) -> np.ndarray:
-    """(T, 2) positions of keypoint ``name``, NaN where it is not confident."""
-    index = _INDEX[name]
-    return np.where(valid[:, index, None], xy[:, index], np.nan)
-
-
-def interior_angle(end_a: np.ndarray, vertex: np.ndarray, end_c: np.ndarray) -> np.ndarray:
-    """(T,) degrees in [0, 180] between ``vertex -> end_a`` and ``vertex -> end_c``; NaN where a segment is missing
-    or has no length."""
-    u, v = end_a - vertex, end_c - vertex
-    cross = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
-    dot = (u * v).sum(axis=1)
-    degenerate = (np.hypot(*u.T) == 0) | (np.hypot(*v.T) == 0)
-    return np.where(degenerate, np.nan, np.degrees(np.arctan2(np.abs(cross), dot)))
-
-
-def _middle(xy: np.ndarray, valid: np.ndarray, stem: str) -> np.ndarray:
-    return (_points(xy, valid, f"left_{stem}") + _points(xy, valid, f"right_{stem}")) / 2
-
-
-def joint_angles(keypoints: np.ndarray, min_confidence: float) -> dict[str, np.ndarray]:
-    """Every angle of :data:`ANGLE_NAMES` for (T, 17, 3) keypoints; NaN where a keypoint it needs is not confident."""
-    xy, valid = keypoints[..., :2], keypoints[..., 2] >= min_confidence
-    angles = {
-        f"{side}_{joint}": interior_angle(*(_points(xy, valid, f"{side}_{stem}") for stem in stems))
-        for joint, stems in JOINTS.items()
-        for side in SIDES
-    }
-    trunk = _middle(xy, valid, "shoulder") - _middle(xy, valid, "hip")
-    upright = np.hypot(*trunk.T) > 0
-    angles[TRUNK_LEAN] = np.where(upright, np.degrees(np.arctan2(trunk[:, 0], -trunk[:, 1])), np.nan)
-    return angles
+def _median_step(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(T - 1,) seconds per frame between rows, and the median over consecutive frames (NaN where none are)."""
+    per_frame = np.diff(times) / np.maximum(np.diff(frames), 1)
+    consecutive = per_frame[np.diff(frames) == 1]
+    return per_frame, float(np.median(consecutive)) if consecutive.size else math.nan
 
 
 def breaks(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -131,7 +112,7 @@ def rate(values: np.ndarray, times: np.ndarray, broken: np.ndarray, period: floa
     h1 = (times[1:-1] - times[:-2]).reshape(shape)
     h2 = (times[2:] - times[1:-1]).reshape(shape)
     back, ahead = values[:-2] - values[1:-1], values[2:] - values[1:-1]
-    if period is not None:
+    if period:
         back, ahead = ((d + period / 2) % period - period / 2 for d in (back, ahead))
     central = (h1**2 * ahead - h2**2 * back) / (h1 * h2 * (h1 + h2))
     linked = (~broken[1:-1] & ~broken[2:]).reshape(shape)
@@ -139,38 +120,77 @@ def rate(values: np.ndarray, times: np.ndarray, broken: np.ndarray, period: floa
     return out
 
 
-def body_height(keypoints: np.ndarray, min_confidence: float) -> float:
-    """The track's length scale in pixels (see the module docstring), NaN when no frame shows it."""
-    xy, valid = keypoints[..., :2], keypoints[..., 2] >= min_confidence
-    trunk = np.hypot(*(_middle(xy, valid, "shoulder") - _middle(xy, valid, "hip")).T)
-    legs = np.stack(
-        [
-            np.hypot(*(_points(xy, valid, f"{s}_hip") - _points(xy, valid, f"{s}_knee")).T)
-            + np.hypot(*(_points(xy, valid, f"{s}_knee") - _points(xy, valid, f"{s}_ankle")).T)
-            for s in SIDES
-        ]
-    )
-    seen = np.isfinite(legs)
-    leg = np.where(seen.any(axis=0), np.where(seen, legs, 0).sum(axis=0) / np.maximum(seen.sum(axis=0), 1), np.nan)
-    lengths = trunk + leg
-    lengths = lengths[np.isfinite(lengths) & (lengths > 0)]
-    return float(np.median(lengths)) if lengths.size else float("nan")
+def _speeds(xy: np.ndarray, times: np.ndarray, broken: np.ndarray) -> np.ndarray:
+    return np.hypot(*np.moveaxis(rate(xy, times, broken), -1, 0))
+
+
+def repetition_angle(angles: dict[str, np.ndarray], velocity: dict[str, np.ndarray], name: str) -> tuple:
+    """(values, angular velocity) of a named angle, or of a joint: the mean of its sides where both are seen, else
+    the side seen."""
+    if name in angles:
+        return angles[name], velocity[name]
+    sides = [f"{side}_{name}" for side in SIDES]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # neither side seen: NaN
+        return tuple(np.nanmean(np.stack([series[s] for s in sides]), axis=0) for series in (angles, velocity))
+
+
+def _repetitions(track: TrackKinematics, options: KinematicsOptions, fs: float) -> RepetitionSet:
+    reps = options.repetitions
+    name, chosen = reps.angle, "given"
+    if name == "auto":
+        joints = [a.name for a in track.definitions if a.kind == "joint"]
+        scores = {n: periodic_score(track.angles[n], track.breaks, fs) for n in joints}
+        name = max(scores, key=lambda n: scores[n][0])
+        score, frequency = scores[name]
+        chosen = f"auto: the largest periodic range ({score:.0f} deg x power share, at {frequency:.2f} Hz)"
+    values, speed = repetition_angle(track.angles, track.angular_velocity, name)
+    return count_repetitions(values, track.times, track.breaks, speed, reps, name, chosen)
 
 
 def analyse_track(
-    track_id: int, frames: np.ndarray, times: np.ndarray, keypoints: np.ndarray, min_confidence: float
-) -> TrackKinematics:
-    """Angles, angular velocities and keypoint speeds of one track's frames (in frame order)."""
-    broken = breaks(frames, times)
-    angles = joint_angles(keypoints, min_confidence)
-    velocity = {
-        name: rate(values, times, broken, period=360.0 if name == TRUNK_LEAN else None)
-        for name, values in angles.items()
-    }
+    track_id: int, frames: np.ndarray, times: np.ndarray, keypoints: np.ndarray, min_confidence: float,
+    options: KinematicsOptions | None = None,
+) -> TrackKinematics:  # fmt: skip
+    """Everything of one track's frames (in frame order; (T, K, 3) keypoints of a set of :data:`SETS`)."""
+    options = options or KinematicsOptions(min_confidence=min_confidence)
+    kind = SETS[keypoints.shape[1]]
     xy = np.where((keypoints[..., 2] >= min_confidence)[..., None], keypoints[..., :2], np.nan)
-    height = body_height(keypoints, min_confidence)
-    speeds = np.hypot(*np.moveaxis(rate(xy, times, broken), -1, 0)) / height
-    return TrackKinematics(track_id, frames, times, angles, velocity, speeds, height, broken)
+    added = np.zeros(len(frames), dtype=bool)
+    if options.fill_gaps:
+        per_frame, median = _median_step(frames, times)
+        jumps = np.concatenate([[False], per_frame > TIME_JUMP * median])
+        frames, times, xy, added = add_missing_frames(frames, times, xy, options.fill_gaps, jumps)
+    broken = breaks(frames, times)
+    swapped = correct_swaps(xy, broken, kind) if options.fix_swaps else {g: np.zeros(len(xy), bool) for g in GROUPS}
+    outliers = hampel(xy, options.outliers) if options.outliers else np.zeros(xy.shape[:2], dtype=bool)
+    xy[outliers] = np.nan
+    filled = np.zeros_like(outliers)
+    if options.fill_gaps:
+        filled = fill_gaps(xy, times, broken, options.fill_gaps).any(axis=-1)
+    fs = 1 / _median_step(frames, times)[1] if len(frames) > 1 else 1.0
+    xy = filter_series(xy, broken, options.filter, fs)
+    height = body_height(xy, kind)
+    body = [kind.index[n] for n in kind.body]
+    speeds = _speeds(xy, times, broken) / height
+    floor = (Floor(options.floor_angle, math.nan, "given") if options.floor_angle is not None
+             else estimate_floor(xy, speeds, kind, height))  # fmt: skip
+    measured, omitted = available(kind)
+    angles = {a.name: measure(a, xy, kind, floor.angle_deg) for a in measured}
+    velocity = {a.name: rate(angles[a.name], times, broken, period=a.period) for a in measured}
+    track = TrackKinematics(track_id, frames, times, angles, velocity, speeds[:, body], height, broken, kind, xy,
+                            added, filled, outliers, swapped, omitted, floor)  # fmt: skip
+    height_m = options.height_of(track_id)
+    if height_m is not None:
+        track.scale = metres_scale(xy, times, kind, height_m, options.camera)
+        if track.scale is not None:
+            track.metres = to_metres(xy, kind, track.scale, floor, options.camera)
+            track.speeds_m_s = _speeds(track.metres, times, broken)[:, body]
+    if options.repetitions is not None:
+        track.repetitions = _repetitions(track, options, fs)
+    if all(f"{side}_{p}" in kind.index for side in SIDES for p in ("heel", "big_toe")):
+        track.gait = gait_events(xy, frames, times, broken, kind, floor.angle_deg, height)
+    return track
 
 
 def range_of_motion(angle: np.ndarray) -> RangeOfMotion:

@@ -1,8 +1,9 @@
 """A tracked results file as per-track time series (frames, seconds, keypoints), every field it needs checked.
 
-Each entry needs ``image_id`` (the frame index), ``track_id`` (>= 1), ``keypoints`` (17 x, y, confidence
-triplets) and, unless a frame rate is given, ``timestamp`` (seconds). Entries the tracker filled into a
-gap (``"interpolated": true``) are not measurements: they are left out, so their frames are gaps.
+Each entry needs ``image_id`` (the frame index), ``track_id`` (>= 1), ``keypoints`` (x, y, confidence
+triplets of one keypoint set: 17 COCO, 26 Halpe or 133 COCO-WholeBody, the same in every entry) and, unless a
+frame rate is given, ``timestamp`` (seconds). Entries the tracker filled into a gap (``"interpolated": true``)
+are not measurements: they are left out, so their frames are gaps.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 import numpy as np
 from toppose.common.errors import UserError
-from toppose.common.numbers import is_number, keypoints_problem
-from toppose.common.schema import NUM_KEYPOINTS
+from toppose.common.numbers import MAX_COORDINATE, is_coordinate, is_number
+from toppose.tracking.kinematics.keypoint_sets import SETS, KeypointSet
 
 
 @dataclass
@@ -24,7 +25,7 @@ class TrackSeries:
     track_id: int
     frames: np.ndarray  # (T,) frame indices, increasing
     times: np.ndarray  # (T,) seconds, increasing
-    keypoints: np.ndarray  # (T, 17, 3) x, y, confidence
+    keypoints: np.ndarray  # (T, K, 3) x, y, confidence
 
 
 @dataclass
@@ -34,6 +35,7 @@ class TrackedResults:
     tracks: list[TrackSeries]
     time_source: str
     interpolated: int
+    keypoint_set: KeypointSet
 
 
 def _is_index(value: Any, minimum: int) -> bool:
@@ -48,9 +50,12 @@ def _check_entry(entry: Any, index: int, source: str) -> None:
         raise UserError(f"{where} 'image_id' must be a frame index (an integer >= 0), got {entry.get('image_id')!r}")
     if not _is_index(entry.get("track_id"), 1):
         raise UserError(f"{where} 'track_id' must be a track id (an integer >= 1), got {entry.get('track_id')!r}")
-    problem = keypoints_problem(entry.get("keypoints"))
-    if problem:
-        raise UserError(f"{where} {problem}")
+    keypoints = entry.get("keypoints")
+    if not isinstance(keypoints, list) or len(keypoints) % 3 or len(keypoints) // 3 not in SETS:
+        counts = " or ".join(f"{3 * n} ({s.name})" for n, s in SETS.items())
+        raise UserError(f"{where} 'keypoints' must be a list of {counts} numbers")
+    if not all(is_coordinate(v) for v in keypoints):
+        raise UserError(f"{where} 'keypoints' must hold finite numbers within {MAX_COORDINATE:g} pixels")
     if "timestamp" in entry and not is_number(entry["timestamp"]):
         raise UserError(f"{where} 'timestamp' must be a finite number of seconds, got {entry['timestamp']!r}")
 
@@ -69,6 +74,12 @@ def read_tracks(entries: Any, source: str, fps: float | None = None) -> TrackedR
         )
     for index, entry in enumerate(entries):
         _check_entry(entry, index, source)
+    counts = {len(e["keypoints"]) // 3 for e in entries} or {17}
+    if len(counts) > 1:
+        index = next(i for i, e in enumerate(entries) if len(e["keypoints"]) != len(entries[0]["keypoints"]))
+        raise UserError(f"{source}: entry {index} has {len(entries[index]['keypoints']) // 3} keypoints, entry 0 "
+                        f"{len(entries[0]['keypoints']) // 3}: one keypoint set per file")  # fmt: skip
+    kind = SETS[counts.pop()]
     stamped = all("timestamp" in e for e in entries)
     if not stamped and fps is None:
         index = next(i for i, e in enumerate(entries) if "timestamp" not in e)
@@ -89,6 +100,6 @@ def read_tracks(entries: Any, source: str, fps: float | None = None) -> TrackedR
         if (np.diff(times) <= 0).any():
             frame = frames[1:][np.diff(times) <= 0][0]
             raise UserError(f"{source}: track {track_id}: the timestamp of frame {frame} is not after the one before")
-        keypoints = np.array([e["keypoints"] for e in rows], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+        keypoints = np.array([e["keypoints"] for e in rows], dtype=np.float64).reshape(-1, len(kind.names), 3)
         tracks.append(TrackSeries(track_id, frames, times, keypoints))
-    return TrackedResults(tracks, time_source, len(entries) - len(measured))
+    return TrackedResults(tracks, time_source, len(entries) - len(measured), kind)
