@@ -7,17 +7,21 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from toppose.common.atomic import is_temporary
 from toppose.common.errors import run_cli
 from toppose.pose.models.simplebaseline import SimpleBaseline
 
 from toppose.cli import run
+from toppose.run_folder import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 RES18 = str(ROOT / "configs" / "simplebaseline_res18_256x192.toml")
@@ -135,3 +139,38 @@ def test_a_failed_run_into_a_new_folder_leaves_nothing(folder: dict[str, Path], 
     with pytest.raises(SystemExit):
         run_cli(run.main, [*args(folder, out), "--boxes", str(bad)])
     assert not out.exists()
+
+
+def test_an_image_whose_drawing_cannot_be_written_fails_alone(
+    folder: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A write failure is that image's: the others are drawn, every image's results are kept, the run ends well."""
+    out = tmp_path / "out"
+    first = sorted(p.name for p in folder["images"].iterdir())[0]
+    (out / "images" / first).mkdir(parents=True)  # a folder where its drawing should go: the rename fails
+    assert run.main(args(folder, out)) == 0
+    captured = capsys.readouterr()
+    assert f"warning: {first}: annotated image not written: cannot write {out / 'images' / first}" in captured.err
+    assert "annotated images not written" in captured.out
+    names = {e["file_name"] for e in json.loads((out / "results.json").read_text())}
+    assert first in names and len(names) == 12
+    assert len([p for p in (out / "images").iterdir() if p.is_file()]) == 11
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.data())
+def test_a_journal_cut_anywhere_reads_as_its_complete_lines(people: list[int], data: st.DataObject) -> None:
+    """A kill can cut the journal's last line at any byte: what is read back is every line written whole."""
+    with tempfile.TemporaryDirectory() as folder:
+        journal = Journal(Path(folder))
+        journal.start([])
+        written = []
+        for i, count in enumerate(people):
+            entries = [{"image_id": i, "keypoints": [float(i)] * 51, "score": 0.5, "file_name": f"{i}.jpg"}] * count
+            journal.append(f"{i}.jpg", entries)
+            written.append(entries)
+        journal.close()
+        text = journal.path.read_bytes()
+        cut = data.draw(st.integers(0, len(text)))
+        journal.path.write_bytes(text[:cut])
+        whole_lines = text[:cut].count(b"\n")
+        assert journal.read() == [e for entries in written[:whole_lines] for e in entries]

@@ -30,7 +30,7 @@ from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.pose.inference import PoseResult
 from toppose.pose.results import resumable_entries, same_input, to_coco_entries
 from toppose.run_folder import JOURNAL_NAME, RECORD_NAME, Journal, write_record
-from toppose.runs import RunRequest, load_given_boxes, warn_about_boxes, warn_random_weights
+from toppose.runs import PipelineBuilder, RunRequest, load_given_boxes, warn_about_boxes, warn_random_weights
 from toppose.sources import Frame, ImageSource, image_source, open_source
 
 IMAGE_ID_RULE = """\
@@ -98,6 +98,7 @@ class BatchReport:
     id_rule: str = ""
     resumed: int = 0  # images whose entries were kept from the interrupted run this one continues
     drawn: set[str] = field(default_factory=set)  # annotated images written, as paths relative to OUT/images
+    unwritten: list[tuple[str, str]] = field(default_factory=list)  # annotated images that could not be written
 
     def warn(self, message: str) -> None:
         """Print a one-line warning now."""
@@ -126,6 +127,7 @@ def print_summary(report: BatchReport, pipeline: TopDownPipeline, elapsed: float
         ("people found", str(report.people)),
         ("mean instance score", mean_score),
         ("skipped files", str(len(report.skipped))),
+        *([("annotated images not written", str(len(report.unwritten)))] if report.unwritten else []),
         ("image ids", report.id_rule),
         *stage_rows(dict(pipeline.timer.seconds), report.processed),
         ("throughput", f"{report.processed / max(elapsed, 1e-9):.2f} images/s"),
@@ -134,6 +136,8 @@ def print_summary(report: BatchReport, pipeline: TopDownPipeline, elapsed: float
     console.print(summary_table("toppose summary", rows))
     if report.skipped:
         console.print(items_table("skipped files", ("file", "reason"), report.skipped))
+    if report.unwritten:
+        console.print(items_table("annotated images not written", ("file", "error"), report.unwritten))
 
 
 def estimate_image(
@@ -147,16 +151,20 @@ def estimate_image(
     if request.draw:
         annotated = pipeline.draw(frame.image, poses)
         write_started = time.perf_counter()
-        write_image(request.out / "images" / frame.name, annotated)
-        report.drawn.add(frame.name)
+        try:
+            write_image(request.out / "images" / frame.name, annotated)
+            report.drawn.add(frame.name)
+        except UserError as err:  # this image's failure alone: its results are kept, the run goes on
+            report.unwritten.append((frame.name, str(err)))
+            report.warn(f"{frame.name}: annotated image not written: {err}")
         pipeline.timer.add("write", write_started)
     return to_coco_entries(poses, image_id, file_name=frame.name)
 
 
-def run_images(request: RunRequest, cfg: Config, record: dict[str, Any]) -> int:
-    """Estimate the poses in ``request.input`` (an image, a folder or a list of image files) and write
-    ``request.out``: ``results.json`` and, when drawing, the annotated images, with the setup ``record`` and a
-    journal of the images done as the run goes (:mod:`toppose.run_folder`)."""
+def run_images(request: RunRequest, cfg: Config, record: dict[str, Any], build: PipelineBuilder | None = None) -> int:
+    """Estimate the poses in ``request.input`` (an image, a folder or a list of image files) with a pipeline from
+    ``build`` and write ``request.out``: ``results.json`` and, when drawing, the annotated images, with the setup
+    ``record`` and a journal of the images done as the run goes (:mod:`toppose.run_folder`)."""
     out = request.out
     own_outputs = (out / "images", out / "results.json", out / RECORD_NAME, out / JOURNAL_NAME)
     source = (
@@ -188,7 +196,7 @@ def run_images(request: RunRequest, cfg: Config, record: dict[str, Any]) -> int:
     done = {entry["file_name"] for entry in entries}
     report.resumed = len(done)
     earlier = set() if request.resume else earlier_outputs(out, report)
-    pipeline = build_pipeline(cfg, boxes=boxes, pose=request.pose)
+    pipeline = (build or build_pipeline)(cfg, boxes=boxes, pose=request.pose)
     journal.start(entries)
     write_record(out, record)
 

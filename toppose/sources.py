@@ -86,9 +86,13 @@ class FrameSource(ABC):
 
 
 class VideoFileSource(FrameSource):
-    """A video file read with OpenCV (FFmpeg): any container it can open."""
+    """A video file read with OpenCV (FFmpeg): any container it can open.
 
-    def __init__(self, path: Path) -> None:
+    Time stamps are the container's; a file whose header gives no frame rate is timed at ``fps`` (given, or
+    :data:`DEFAULT_FPS` with a warning) from the frame index, since its container times follow the same missing
+    rate."""
+
+    def __init__(self, path: Path, fps: float | None = None) -> None:
         if not path.is_file():
             raise UserError(f"video not found: {path}")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # decoder chatter off: problems are reported here
@@ -99,16 +103,19 @@ class VideoFileSource(FrameSource):
         if not ok or first is None:
             capture.release()
             raise UserError(f"video {path} has no readable frames (empty or corrupt)")
-        fps = capture.get(cv2.CAP_PROP_FPS)
+        header = capture.get(cv2.CAP_PROP_FPS)
+        self._header_rate = bool(0 < header < 1000)
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        super().__init__(str(path), fps if 0 < fps < 1000 else DEFAULT_FPS, (first.shape[1], first.shape[0]),
-                         count if count > 0 else None)  # fmt: skip
-        if not 0 < fps < 1000:
-            self.problems.append(f"no frame rate in the file; assumed {DEFAULT_FPS:g} fps")
+        rate = header if self._header_rate else (fps or DEFAULT_FPS)
+        super().__init__(str(path), rate, (first.shape[1], first.shape[0]), count if count > 0 else None)
+        if not self._header_rate and fps is None:
+            self.problems.append(f"no frame rate in the file; timed at {DEFAULT_FPS:g} fps (--fps sets it)")
         self._capture = capture
         self._first = first
 
     def _timestamp(self, index: int) -> float:
+        if not self._header_rate:
+            return index / self.fps
         position = self._capture.get(cv2.CAP_PROP_POS_MSEC)
         if np.isfinite(position) and position >= 0 and (position > 0 or index == 0):
             return position / 1000.0
@@ -255,8 +262,8 @@ def image_source(root: Path, fps: float | None = None, exclude: Sequence[Path] =
 
 def open_source(source: Input, fps: float | None = None) -> FrameSource:
     """Any input as frames: a camera index (an ``int`` or its digits), a video file, a folder of images, an image
-    file, or a list of image files (named relative to their common folder). ``fps`` sets the rate of image frames
-    and cameras."""
+    file, or a list of image files (named relative to their common folder). ``fps`` sets the rate of image frames,
+    cameras and videos whose file gives none."""
     if is_camera_index(source):
         index = int(source if isinstance(source, int) else os.fspath(source))
         if index < 0:
@@ -276,4 +283,4 @@ def open_source(source: Input, fps: float | None = None) -> FrameSource:
         raise UserError(f"no such file, folder or camera: {path}")
     if path.is_dir() or is_image_path(path):
         return image_source(path, fps)
-    return VideoFileSource(path)
+    return VideoFileSource(path, fps)

@@ -79,7 +79,10 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --track: also write OUT/kinematics/ (angles, speeds, range of motion, OpenSim and C3D files, "
         "report.html per track, as toppose kinematics does; its options below)",
     )  # fmt: skip
-    group.add_argument("--fps", type=positive_float, metavar="F", help="frame rate of a folder of frames or a camera")
+    group.add_argument(
+        "--fps", type=positive_float, metavar="F",
+        help="frame rate of a folder of frames, a camera, or a video whose file gives none",
+    )  # fmt: skip
     group.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after N frames")
     add_analysis_arguments(parser.add_argument_group("motion analysis (with --kinematics; see toppose kinematics)"))
 
