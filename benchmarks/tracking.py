@@ -1,5 +1,8 @@
-"""How well tracking and smoothing do on the synthetic sequences: identity metrics and keypoint OKS.
+"""How well tracking and smoothing do on sequences with known identities: identity metrics and keypoint OKS.
 
+The scenarios: ours (:mod:`benchmarks.sequences`), the crowd families of issue #24 generated apart from
+them (``hd-*``, :mod:`benchmarks.crowd_scenarios`) and the real trajectories of TUD-Campus and
+TUD-Stadtmitte with simulated pose detections (``tud-*``, :mod:`benchmarks.tud`).
 ``python -m benchmarks.tracking`` prints, per scenario, IDF1, ID switches and MOTA (py-motmetrics, a
 test dependency), HOTA (TrackEval's official implementation, when installed) and the mean OKS of the
 detections against the truth as detected, tracked online and offline, and as tracked on the same
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,8 +29,16 @@ from toppose.tracking.camera import CameraMotion
 from toppose.tracking.offline import DEFAULT_MAX_GAP, track_entries
 from toppose.tracking.online import TrackingConfig
 
-from benchmarks.sequences import SCENARIOS, Sequence, make_sequence, render_frames
+from benchmarks import crowd_scenarios, sequences, tud
+from benchmarks.sequences import Sequence, render_frames
 from benchmarks.tracker_peers import PEERS, boxmot_version, track_with_peer
+
+# Scenario name -> generator(name, seed).
+GENERATORS: dict[str, Callable[[str, int], Sequence]] = {
+    **dict.fromkeys(sequences.SCENARIOS, sequences.make_sequence),
+    **dict.fromkeys(crowd_scenarios.FAMILIES, crowd_scenarios.make_sequence),
+    **dict.fromkeys(tud.SEQUENCES, tud.make_sequence),
+}
 
 MATCH_IOU = 0.5  # a hypothesis box must overlap the truth by this IoU to count as the same person
 
@@ -113,6 +125,11 @@ def _hip_velocity(sequence: Sequence, gt_id: int, frame: int) -> np.ndarray:
     return a - b
 
 
+def make_sequence(name: str, seed: int) -> Sequence:
+    """The scenario ``name`` (see :data:`GENERATORS`) reproducible from ``seed``."""
+    return GENERATORS[name](name, seed)
+
+
 def estimate_camera(sequence: Sequence) -> dict[int, np.ndarray]:
     """The frame-to-frame camera maps estimated from the rendered sequence (frame index -> ``(2, 3)``)."""
     motion = CameraMotion()
@@ -163,8 +180,9 @@ def tracking_config(settings: list[str]) -> TrackingConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking", description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
-    parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds 0..N-1)")
+    parser.add_argument("--scenarios", nargs="+", choices=list(GENERATORS), default=list(GENERATORS))
+    parser.add_argument("--seeds", type=int, default=3, help="sequences per scenario (seeds FIRST..FIRST+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="FIRST", help="the first seed (default 0)")
     parser.add_argument("--no-peers", action="store_true", help="leave out boxmot's ByteTrack and OC-SORT")
     parser.add_argument("--no-cmc", action="store_true", help="no camera motion compensation for moving cameras")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -176,18 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     peers = boxmot_version()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    new = any(name not in sequences.SCENARIOS for name in args.scenarios)
     table = Table(
-        title=f"Tracking on synthetic sequences (mean over seeds 0-{args.seeds - 1}; ID switches: mean per sequence)",
+        title=f"Tracking (mean over seeds {seeds[0]}-{seeds[-1]}; ID switches: mean per sequence)",
         caption="lag: mean keypoint error along the motion, in body heights (negative: behind the person); "
         + (f"bytetrack, ocsort: boxmot {peers}, default parameters" if peers else "boxmot not installed: no peers")
-        + ("; HOTA: TrackEval" if importlib.util.find_spec("trackeval") else "; TrackEval not installed: no HOTA"),
+        + ("; HOTA: TrackEval" if importlib.util.find_spec("trackeval") else "; TrackEval not installed: no HOTA")
+        + (f"; hd-*, tud-* poses: {crowd_scenarios.pose_library()[0]}" if new else ""),
     )
     for column in ("scenario", "mode", "IDF1", "IDsw", "MOTA", "HOTA", "OKS", "lag", "frames/s"):
         table.add_column(column, justify="left" if column in ("scenario", "mode") else "right")
     for name in args.scenarios:
         runs = [
             evaluate_sequence(make_sequence(name, seed), cfg, not args.no_peers, not args.no_cmc, args.max_gap)
-            for seed in range(args.seeds)
+            for seed in seeds
         ]
         for mode in runs[0]:
             mean = {k: float(np.mean([r[mode][k] for r in runs])) for k in runs[0][mode]}

@@ -7,9 +7,12 @@ detector is skipped). Matching is confidence-aware in the manner of ByteTrack, i
 1. confident detections against the confirmed tracks, on IoU with the predicted box blended with
    OKS against the track's last pose moved there;
 2. confident leftovers against the tentative tracks, the same way;
-3. confident leftovers against confirmed tracks seen in the previous frame, on IoU with their last
-   measured box (people who turned or stopped abruptly, away from their prediction);
-4. low-score detections, which may only continue confirmed tracks, under a stricter gate.
+3. low-score detections, which may only continue confirmed tracks, under a stricter gate;
+4. confident leftovers against confirmed tracks still unmatched and seen in one of the last
+   ``RESCUE_FRAMES`` frames, on IoU with their last measured box (people who turned or stopped
+   abruptly, away from their prediction, a missed frame included). It comes after the low-score
+   stage: a person partly hidden at the predicted place keeps the track, rather than whoever
+   steps out near its last box.
 
 Confident detections still unmatched start tentative tracks. A tentative track is confirmed after
 ``min_hits`` consecutive hits (detection matches, or poses followed with enough confident joints
@@ -30,6 +33,7 @@ from toppose.tracking.kalman import BoxKalman, warp_state
 
 UNTRACKED = -1  # track id of a detection that belongs to no confirmed track
 RESCUE_MAX_SCALE = 1.25  # a rescue match needs heights within this ratio
+RESCUE_FRAMES = 2  # a rescue match needs the track seen in one of this many last frames
 
 
 @dataclass
@@ -170,10 +174,10 @@ class Tracker:
         matched: set[int] = set()
         high_left = self._associate(confirmed, detections, high, cfg.min_similarity, uids, matched)
         high_left = self._associate(tentative, detections, high_left, cfg.min_similarity, uids, matched)
-        recent = [t for t in confirmed if t.uid not in matched and t.tracked]
-        high_left = self._associate(recent, detections, high_left, cfg.min_similarity, uids, matched, rescue=True)
         unmatched = [t for t in confirmed if t.uid not in matched]
         self._associate(unmatched, detections, low, cfg.low_min_similarity, uids, matched)
+        recent = [t for t in confirmed if t.uid not in matched and t.missed <= RESCUE_FRAMES]
+        high_left = self._associate(recent, detections, high_left, cfg.min_similarity, uids, matched, rescue=True)
 
         for track in self.tracks:
             track.tracked = track.uid in matched
