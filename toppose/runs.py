@@ -1,9 +1,8 @@
-"""A run over any input: what to run (:class:`RunRequest`), the checks and warnings shared by the image and the
-video mode, and :func:`run`, which picks the mode.
+"""A run over any input: what to run (:class:`RunRequest`), and the checks and warnings shared by the image and the
+video mode (:mod:`toppose.runner` runs a request).
 
 The command line (``toppose run``, ``python run.py``) builds a request from its flags; the Python API and the
-batch tools build it directly. Images (a file, a folder, a list of files) go to :mod:`toppose.images`; videos,
-cameras and, with ``track``, folders of frames go to :mod:`toppose.video`.
+batch tools build it directly.
 """
 
 from __future__ import annotations
@@ -16,13 +15,11 @@ from pathlib import Path
 from rich.console import Console
 
 from toppose.common import checks
-from toppose.common.atomic import check_writable_folder
 from toppose.common.config import Config
 from toppose.common.console import warn
 from toppose.common.errors import UserError
 from toppose.detector.boxes_file import BoxesByImage, boxes_outside, load_boxes
 from toppose.pipeline import TopDownPipeline
-from toppose.run_folder import check_resumable, locked, setup_record
 from toppose.sources import Input, is_camera_index, is_video_input
 from toppose.tracking.kinematics.options import KinematicsOptions
 
@@ -86,24 +83,6 @@ class RunRequest:
         tracked_only = self.det_every is not None or self.trails or not self.smooth or self.camera_motion
         if not self.track and (tracked_only or self.kinematics):
             raise UserError("--det-every, --trails, --no-smooth, --camera-motion and --kinematics need --track")
-
-
-def run(request: RunRequest, cfg: Config, build: PipelineBuilder | None = None) -> int:
-    """Check ``request``, then run it under ``cfg`` in the image or the video mode with a pipeline from ``build``
-    (default :func:`toppose.pipeline.build_pipeline`); the exit code."""
-    request.check()
-    check_writable_folder(request.out)  # before any work: a run must not lose everything at the end
-    record = setup_record(cfg, request.boxes, request.pose)
-    with locked(request.out):
-        if request.resume:
-            check_resumable(request.out, record)
-        if request.video_mode:
-            from toppose.video import run_video
-
-            return run_video(request, cfg, record, build)
-        from toppose.images import run_images
-
-        return run_images(request, cfg, record, build)
 
 
 def load_given_boxes(request: RunRequest, cfg: Config, console: Console) -> BoxesByImage | None:

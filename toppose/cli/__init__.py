@@ -19,6 +19,7 @@ from toppose.common.errors import run_cli
 # name -> (module, one line of help); the checkout's aliases (python run.py, python -m eval.coco, ...) call these
 COMMANDS = {
     "run": ("toppose.cli.run", "poses in an image, a folder of images, a video or a camera"),
+    "batch": ("toppose.cli.batch", "many videos and image folders on a Ray cluster, resumable"),
     "demo": ("toppose.cli.demo", "an offline demo: a generated scene through the whole pipeline, no downloads"),
     "eval": ("toppose.cli.eval", "COCO keypoint AP (OKS) on an annotated image folder"),
     "track": ("toppose.cli.track", "track and smooth a per-frame results file"),

@@ -18,7 +18,8 @@ from toppose.common.console import error_console, warn
 from toppose.common.jsonio import read_json
 from toppose.common.synthetic import make_dataset
 from toppose.pose.named_setups import build_config, setup_path
-from toppose.runs import RunRequest, run
+from toppose.runner import run
+from toppose.runs import RunRequest
 
 
 def build_parser() -> argparse.ArgumentParser:

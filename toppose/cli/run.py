@@ -19,7 +19,8 @@ from pathlib import Path
 from toppose.cli.kinematics import add_analysis_arguments, analysis_options
 from toppose.cli.options import add_model_arguments, config_from_args, non_negative_int, positive_float, positive_int
 from toppose.images import IMAGE_ID_RULE
-from toppose.runs import RunRequest, run
+from toppose.runner import run
+from toppose.runs import RunRequest
 from toppose.tracking.kinematics.options import KinematicsOptions
 
 
