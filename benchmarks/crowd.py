@@ -1,7 +1,7 @@
 """Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
 
-``python -m benchmarks.crowd [--frames 300] [--setups A,B] [--bf16] [--fp32] [--onnxruntime] [--peers DIR]
-[--json F]``
+``python -m benchmarks.crowd [--frames 300] [--setups A,B] [--device cuda] [--bf16] [--fp32] [--onnxruntime]
+[--peers DIR] [--json F]``
 
 The clip is the "dense" crowd of :mod:`benchmarks.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
@@ -10,14 +10,16 @@ over the whole clip, reading and decoding the mp4 included, writing nothing. Net
 weights (the same arithmetic as the published ones); detectors without their pretrained weights run
 in full on every frame they are asked about but hand the tracker the clip's true boxes
 (:class:`benchmarks.speed.TruthFeedingDetector`). Printed: frames/s, each stage's share of the loop's
-time and the process's peak resident memory while the setup ran.
+time and the process's peak resident memory while the setup ran; with ``--device cuda`` (every setup's
+``inference.device``: detector and pose network) also its peak GPU memory (``torch.cuda.max_memory_allocated``),
+the GPU synchronized before and after each timed pass (the estimator's stages end synchronized there too).
 
 When ``ultralytics`` and a ``yolo11n-pose.pt`` can be imported (``--peers DIR``: a folder they were
 installed into with ``pip install --target``; it is appended to ``sys.path``, after this environment's
-packages; never a dependency), YOLO11n-pose runs on the same decoded frames in the same run
-(``YOLO(path)(frame, verbose=False)`` per frame, reading included), and each setup's frames/s over its
-frames/s is printed. Each runs the first frames once untimed (warm-up); ``--rounds R`` repeats the timed
-passes R times, setups interleaved, keeping each one's best.
+packages; never a dependency), YOLO11n-pose runs on the same decoded frames in the same run and on the same
+device (``YOLO(path)(frame, verbose=False, device=D)`` per frame, reading included), and each setup's
+frames/s over its frames/s is printed. Each runs the first frames once untimed (warm-up); ``--rounds R``
+repeats the timed passes R times, setups interleaved, keeping each one's best.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from toppose.common.atomic import write_json
 from toppose.common.config import Config, load_config
 from toppose.common.console import summary_table
 from toppose.common.errors import UserError, run_cli
+from toppose.common.weights import torch_device
 from toppose.detector import Detections
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.inference import TopDownEstimator
@@ -71,6 +74,7 @@ class Figures:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
     peak_rss_mb: float = 0.0
+    peak_gpu_mb: float | None = None
 
 
 def crowd_sequence(frames: int) -> Sequence:
@@ -113,6 +117,18 @@ def peak_rss(interval: float = 0.05) -> Iterator[Callable[[], float]]:
         peak[0] = max(peak[0], _rss_mb())
 
 
+@contextmanager
+def peak_gpu(device: str) -> Iterator[Callable[[], float | None]]:
+    """On CUDA: the GPU synchronized around the block, and a getter of its peak allocated memory (MB); else None."""
+    if torch.device(device).type != "cuda":
+        yield lambda: None
+        return
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    yield lambda: torch.cuda.max_memory_allocated(device) / 1e6
+    torch.cuda.synchronize(device)
+
+
 def setup_config(spec: str) -> tuple[str, Config]:
     """A setup name of ``run.py --setup`` or a TOML path, and its config."""
     path = setup_path(spec) if spec in SETUPS else Path(spec)
@@ -141,9 +157,9 @@ def run_setup(cfg: Config, pipeline: TopDownPipeline, clip: Path) -> Figures:
     """One pass of ``run.py --track``'s loop over ``clip`` with the setup's ``det_every``."""
     pipeline.timer.seconds.clear()
     options = video_options(cfg, det_every=cfg.video.det_every)
-    with peak_rss() as peak:
+    with peak_gpu(cfg.inference.device) as gpu, peak_rss() as peak:
         report = process_video(open_source(clip), pipeline, options)
-    return Figures(report.fps, report.frames, dict(report.stage_seconds), report.elapsed, peak())
+    return Figures(report.fps, report.frames, dict(report.stage_seconds), report.elapsed, peak(), gpu())
 
 
 def load_yolo(peers: Path | None) -> tuple[Any, str] | None:
@@ -175,27 +191,31 @@ def load_yolo(peers: Path | None) -> tuple[Any, str] | None:
     return YOLO(str(weights)), str(weights)
 
 
-def run_yolo(model: Any, clip: Path) -> Figures:
+def run_yolo(model: Any, clip: Path, device: str | None = None) -> Figures:
     """YOLO11n-pose on every frame of ``clip``, reading and decoding included (a source for the warm-up, a
     fresh one for the timed pass: a source is read once). OpenCV runs single-threaded meanwhile, as
-    ultralytics sets it on import (``cv2.setNumThreads(0)``); our setups keep OpenCV's default."""
+    ultralytics sets it on import (``cv2.setNumThreads(0)``); our setups keep OpenCV's default. ``device``:
+    ultralytics' ``device`` argument (``None``: its own choice)."""
+    options = {"verbose": False} | ({"device": device} if device else {})
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(0)
     try:
         warm_up_frames = open_source(clip).frames()
         for frame, _ in zip(warm_up_frames, range(WARM_UP_FRAMES), strict=False):
-            model(frame.image, verbose=False)
+            model(frame.image, **options)
         warm_up_frames.close()
-        with peak_rss() as peak:
+        with peak_gpu(device or "cpu") as gpu, peak_rss() as peak:
             started = time.perf_counter()
             frames = 0
             for frame in open_source(clip).frames():
-                model(frame.image, verbose=False)
+                model(frame.image, **options)
                 frames += 1
+            if device and torch.device(device).type == "cuda":
+                torch.cuda.synchronize(device)
             elapsed = time.perf_counter() - started
     finally:
         cv2.setNumThreads(cv2_threads)
-    return Figures(frames / max(elapsed, 1e-9), frames, elapsed=elapsed, peak_rss_mb=peak())
+    return Figures(frames / max(elapsed, 1e-9), frames, elapsed=elapsed, peak_rss_mb=peak(), peak_gpu_mb=gpu())
 
 
 def stage_shares(figures: Figures) -> str:
@@ -219,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--setups", default=",".join(SETUPS),
         help=f"comma-separated setup names or TOML files (default: {','.join(SETUPS)})",
     )  # fmt: skip
+    parser.add_argument("--device", help="run every setup (detector and pose network) and YOLO on this device")
     parser.add_argument("--bf16", action="store_true", help="also run each setup with --precision bf16")
     parser.add_argument("--fp32", action="store_true", help="also run each setup with --precision fp32")
     parser.add_argument(
@@ -239,14 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     variants = {"bf16": {"precision": "bf16", "backend": "torch"}} if args.bf16 else {}
     variants |= {"fp32": {"precision": "fp32", "backend": "torch"}} if args.fp32 else {}
     variants |= {"onnxruntime": {"backend": "onnxruntime", "precision": "fp32"}} if args.onnxruntime else {}
+    if args.device:
+        torch_device(args.device)  # a UserError where CUDA is asked for and missing
     for name, cfg in list(setups.items()):
+        cfg.inference.device = args.device or cfg.inference.device
         for label, settings in variants.items():
             setups[f"{name} {label}"] = variant = copy.deepcopy(cfg)
             for key, value in settings.items():
                 setattr(variant.inference, key, value)
     console = Console()
     yolo = None if args.no_yolo else load_yolo(args.peers)
-    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device or 'per setup'}; "
                   f"{YOLO_LABEL}: {yolo[1] if yolo else 'not found (ultralytics and yolo11n-pose.pt)'}")  # fmt: skip
     best: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -262,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name not in best or figures.fps > best[name].fps:
                     best[name] = figures
             if yolo is not None:
-                figures = run_yolo(yolo[0], clip)
+                figures = run_yolo(yolo[0], clip, args.device)
                 if YOLO_LABEL not in best or figures.fps > best[YOLO_LABEL].fps:
                     best[YOLO_LABEL] = figures
     reference = best.get(YOLO_LABEL)
@@ -270,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, figures in best.items():
         ratio = f", {figures.fps / reference.fps:.2f}x {YOLO_LABEL}" if reference and name != YOLO_LABEL else ""
         what = describe_setup(setups[name]) if name in setups else "ultralytics, every frame"
-        rows.append((name, f"{figures.fps:.2f} frames/s{ratio}, peak RSS {figures.peak_rss_mb:.0f} MB"))
+        gpu = "" if figures.peak_gpu_mb is None else f", peak GPU {figures.peak_gpu_mb:.0f} MB"
+        rows.append((name, f"{figures.fps:.2f} frames/s{ratio}, peak RSS {figures.peak_rss_mb:.0f} MB{gpu}"))
         rows.append(("  what", what))
         if figures.stage_seconds:
             rows.append(("  stage shares", stage_shares(figures)))
@@ -278,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(args.json, {"frames": args.frames, "people_per_frame": people, "setups": {
             name: {"fps": f.fps, "frames": f.frames, "stage_seconds": f.stage_seconds, "elapsed": f.elapsed,
-                   "peak_rss_mb": f.peak_rss_mb,
+                   "peak_rss_mb": f.peak_rss_mb, "peak_gpu_mb": f.peak_gpu_mb,
                    **({"ratio_to_yolo": f.fps / reference.fps} if reference and name != YOLO_LABEL else {}),
                    **({"setup": describe_setup(setups[name])} if name in setups else {})}
             for name, f in best.items()}}, indent=2)  # fmt: skip

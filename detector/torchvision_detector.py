@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,11 @@ from toppose.common.weights import fetch_checkpoint, load_checkpoint, torch_devi
 from toppose.detector.detections import Detections, sigmoid
 from toppose.detector.folding import for_inference
 from torch import nn
+from torch.nn import functional as F
 from torchvision.models import WeightsEnum, detection
-from torchvision.ops import FrozenBatchNorm2d, nms
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.ssd import SSD
+from torchvision.ops import FrozenBatchNorm2d, clip_boxes_to_image, nms
 
 DetectorOutput = Mapping[str, torch.Tensor]  # one image of a torchvision detector's output list
 
@@ -151,6 +155,30 @@ def person_detections(output: DetectorOutput, cfg: DetectorConfig) -> Detections
     return detections.top(cfg.max_people)
 
 
+def ssd_person_postprocess(
+    model: SSD,
+    head_outputs: dict[str, torch.Tensor],
+    image_anchors: list[torch.Tensor],
+    image_shapes: list[tuple[int, int]],
+) -> list[dict[str, torch.Tensor]]:
+    """SSD's ``postprocess_detections`` for the person class alone (torchvision loops over all 90, a kernel
+    launch chain each on a GPU): the same person boxes, scores and order, save that its
+    ``detections_per_img`` cap counts people only."""
+    scores = F.softmax(head_outputs["cls_logits"], dim=-1)[..., PERSON_CATEGORY_ID]
+    detections = []
+    per_image = zip(head_outputs["bbox_regression"], scores, image_anchors, image_shapes, strict=True)
+    for regression, score, anchors, shape in per_image:
+        boxes = clip_boxes_to_image(model.box_coder.decode_single(regression, anchors), shape)
+        keep = score > model.score_thresh
+        score, boxes = score[keep], boxes[keep]
+        score, order = score.topk(det_utils._topk_min(score, model.topk_candidates, 0))
+        boxes = boxes[order]
+        keep = nms(boxes, score, model.nms_thresh)[: model.detections_per_img]
+        labels = torch.full_like(keep, PERSON_CATEGORY_ID)
+        detections.append({"boxes": boxes[keep], "scores": score[keep], "labels": labels})
+    return detections
+
+
 class PersonDetector:
     """A torchvision detector run on OpenCV BGR ``uint8`` frames, returning people only."""
 
@@ -208,4 +236,6 @@ def build_detector(
     for_inference(model)
     # Dropping low-scoring boxes inside the model gives the same people and skips their keypoint head.
     getattr(model, "roi_heads", model).score_thresh = cfg.score_threshold  # SSD keeps it on the model
+    if isinstance(model, SSD):
+        model.postprocess_detections = partial(ssd_person_postprocess, model)
     return PersonDetector(model, cfg, target)

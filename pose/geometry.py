@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 from toppose.common.config import CONVENTIONS  # re-exported: the names configs are checked against
 
 ArrayLike = np.ndarray
@@ -223,3 +225,44 @@ def warp_crops(image: np.ndarray, matrices: ArrayLike, out_size: tuple[int, int]
     for i, matrix in enumerate(matrices):
         crops[i] = warp_crop(image, matrix, out_size).reshape(crops.shape[1:])
     return crops
+
+
+def _pixel_to_unit(size: tuple[int, int]) -> np.ndarray:
+    """The ``3 x 3`` affine from pixel coordinates of a ``(W, H)`` grid to ``grid_sample``'s ``[-1, 1]``
+    (``align_corners=False``: -1 and 1 are the outer pixel edges, so pixel centres sit where OpenCV samples)."""
+    width, height = size
+    return np.array([[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0], [0, 0, 1]])
+
+
+def sampling_thetas(matrices: ArrayLike, image_size: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
+    """``affine_grid``'s ``(N, 2, 3)`` thetas for image-to-crop ``matrices``: crop unit coordinates to image ones."""
+    matrices = np.asarray(matrices, dtype=np.float64).reshape(-1, 2, 3)
+    full = np.concatenate([matrices, np.broadcast_to([[[0.0, 0.0, 1.0]]], (len(matrices), 1, 3))], axis=1)
+    crop_to_image = np.linalg.inv(full)
+    return (_pixel_to_unit(image_size) @ crop_to_image @ np.linalg.inv(_pixel_to_unit(out_size)))[:, :2]
+
+
+def warp_crops_torch(frame: torch.Tensor, matrices: ArrayLike, out_size: tuple[int, int]) -> torch.Tensor:
+    """:func:`warp_crops` on ``frame``'s device: ``(H, W, C)`` uint8 -> ``(N, C, h, w)`` float32 crops.
+
+    Bilinear, zero border, sampled at the same points as ``cv2.warpAffine`` and rounded to whole grey levels
+    as its ``uint8`` output; OpenCV's 1/32-pixel fixed-point weights make it differ by at most 1 grey level."""
+    height, width = frame.shape[:2]
+    thetas = sampling_thetas(matrices, (width, height), out_size)
+    theta = torch.from_numpy(thetas).to(frame.device, torch.float32)
+    grid = F.affine_grid(theta, [len(thetas), frame.shape[2], out_size[1], out_size[0]], align_corners=False)
+    image = frame.permute(2, 0, 1)[None].float().expand(len(thetas), -1, -1, -1)
+    crops = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return crops.round_().clamp_(0.0, 255.0)
+
+
+def mirror_torch(tensor: torch.Tensor, dim: int, convention: str) -> torch.Tensor:
+    """:func:`mirror` of a tensor along ``dim``, on its device."""
+    flipped = tensor.flip(dim)
+    width = tensor.shape[dim]
+    shift = int(round(mirror_axis(width, convention))) - (width - 1)
+    if shift == 0:
+        return flipped
+    out = torch.zeros_like(tensor)
+    out.narrow(dim, shift, width - shift).copy_(flipped.narrow(dim, 0, width - shift))
+    return out

@@ -20,7 +20,7 @@ from toppose.common.errors import UserError
 from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.poses import PoseResult
 from toppose.pose import geometry
-from toppose.pose.codecs import Outputs, build_codec
+from toppose.pose.codecs import Outputs, TensorOutputs, build_codec
 from toppose.pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
 from toppose.pose.oks import oks_nms
 from toppose.pose.precision import AUTOCAST_DTYPES, describe_precision, resolved_precision
@@ -56,9 +56,16 @@ class TopDownEstimator:
     """Runs the single-person network on every person box of a frame, in one batch."""
 
     def __init__(
-        self, model: nn.Module | None, cfg: Config, device: str | torch.device = "cpu", optimize: bool = False
+        self,
+        model: nn.Module | None,
+        cfg: Config,
+        device: str | torch.device = "cpu",
+        optimize: bool = False,
+        device_path: bool | None = None,
     ) -> None:
-        """``optimize`` runs a frozen copy of ``model``: under ``inference.backend`` "torch" with batch norms
+        """``device_path`` cuts crops, runs the flip test and decodes on ``device`` so that only keypoints come
+        back to the host (default: on CUDA; CPU keeps the OpenCV/NumPy path); it needs a torch network.
+        ``optimize`` runs a frozen copy of ``model``: under ``inference.backend`` "torch" with batch norms
         folded, channels-last (see ``inference_copy``), under "onnxruntime" its ONNX export in an ONNX Runtime
         session (:mod:`pose.runtime`). Without it the estimator calls ``model`` itself in eval mode (as
         validation during training must)."""
@@ -67,6 +74,8 @@ class TopDownEstimator:
         if cfg.inference.precision not in PRECISION_NAMES:
             raise UserError(f"unknown precision '{cfg.inference.precision}' (choose from {', '.join(PRECISION_NAMES)})")
         self.precision = resolved_precision(cfg.inference)  # "auto" resolved for this machine
+        if self.precision == "fp16" and cfg.model.family == "rtmpose":
+            raise UserError("precision fp16 breaks RTMPose (its features leave fp16's range): use bf16 or fp32")
         self.autocast_dtype = AUTOCAST_DTYPES[self.precision]
         self.optimized = optimize and model is not None
         if self.optimized and self.device.type == "cpu":
@@ -89,6 +98,8 @@ class TopDownEstimator:
             geometry.check_convention(self.convention)
         except ValueError as err:
             raise UserError(f"codec.convention: {err}") from None
+        wanted = self.device.type == "cuda" if device_path is None else device_path
+        self.device_path = wanted and self.model is not None and self.runtime is None
         self.timer = StageTimer()
 
     def describe(self) -> str:
@@ -149,11 +160,61 @@ class TopDownEstimator:
         flipped_back = self.codec.flip_back(tuple(o[count:] for o in outputs), self.convention)
         return tuple(0.5 * (o[:count] + f) for o, f in zip(outputs, flipped_back, strict=True))
 
+    def upload(self, frame_bgr: np.ndarray) -> torch.Tensor:
+        """The frame on the network's device, once: from pinned memory without blocking the host on CUDA."""
+        frame = torch.from_numpy(np.ascontiguousarray(frame_bgr))
+        if self.device.type == "cuda":
+            frame = frame.pin_memory()
+        return frame.to(self.device, non_blocking=True)
+
+    def device_crops(self, frame: torch.Tensor, matrices: np.ndarray) -> torch.Tensor:
+        """``(N, 3, H, W)`` crops of an uploaded BGR frame, cut on its device, in the network's channel order."""
+        crops = geometry.warp_crops_torch(frame, matrices, self.input_size)
+        return crops.flip(1) if self.cfg.model.channel_order == "rgb" else crops
+
+    def device_network(self, crops: torch.Tensor) -> TensorOutputs:
+        """The torch network's float32 outputs for ``(B, 3, H, W)`` crops, left on the device."""
+        images = crops.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+        with torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            out = self.model(to_input_tensor(images))
+        return tuple(o.float() for o in (out if isinstance(out, tuple) else (out,)))
+
+    @torch.inference_mode()
+    def device_outputs(self, crops: torch.Tensor) -> TensorOutputs:
+        """:meth:`fused_outputs` on the device: batches of ``inference.batch_size``, flip test mirrored there."""
+        count = len(crops)
+        if self.cfg.inference.flip_test:
+            crops = torch.cat([crops, geometry.mirror_torch(crops, 3, self.convention)])
+        batch_size = max(1, self.cfg.inference.batch_size)
+        batches = [self.device_network(crops[start : start + batch_size]) for start in range(0, len(crops), batch_size)]
+        outputs = tuple(torch.cat(parts) for parts in zip(*batches, strict=True))
+        if not self.cfg.inference.flip_test:
+            return outputs
+        flipped_back = self.codec.flip_back_tensors(tuple(o[count:] for o in outputs), self.convention)
+        return tuple(0.5 * (o[:count] + f) for o, f in zip(outputs, flipped_back, strict=True))
+
+    def device_keypoints(self, outputs: TensorOutputs, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """:meth:`outputs_to_keypoints` with decoding on the device: only keypoints come back to the host."""
+        coords, confidences = self.codec.decode_tensors(outputs)
+        decoded = torch.cat([coords, confidences[..., None]], dim=-1).cpu().numpy()  # one copy to the host
+        return self.grid_to_image(decoded[..., :2], decoded[..., 2], centers, sizes)
+
     def outputs_to_keypoints(self, outputs: Outputs, centers: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         """Decode network outputs and map them back to the image: ``(N, K, 3)`` x, y, confidence."""
-        coords, confidences = self.codec.decode(outputs)
+        return self.grid_to_image(*self.codec.decode(outputs), centers, sizes)
+
+    def grid_to_image(
+        self, coords: np.ndarray, confidences: np.ndarray, centers: np.ndarray, sizes: np.ndarray
+    ) -> np.ndarray:
+        """Decoded grid coordinates ``(N, K, 2)`` and confidences ``(N, K)`` as image keypoints ``(N, K, 3)``."""
         points = geometry.crop_to_image(coords, centers, sizes, self.codec.grid_size, self.convention)
         return np.concatenate([points, confidences[..., None]], axis=-1)
+
+    def stage_done(self, stage: str, started: float) -> None:
+        """Time ``stage`` since ``started``; on CUDA once the device has finished its work (so shares are true)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.timer.add(stage, started)
 
     def estimate(
         self,
@@ -166,8 +227,9 @@ class TopDownEstimator:
         """Poses of the people in ``boxes_xywh`` (``(N, 4)``, COCO xywh) of one frame.
 
         ``network_fn`` replaces the network (the oracle renders ground-truth outputs); it is
-        called with all of the frame's crops at once, in box order. ``nms`` applies OKS-NMS and puts the people
-        best score first; without it they stay one per box, in the order of the boxes.
+        called with all of the frame's crops at once, in box order, on the host (whatever ``device_path``).
+        ``nms`` applies OKS-NMS and puts the people best score first; without it they stay one per box, in the
+        order of the boxes.
         """
         boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
         if len(boxes) == 0:
@@ -176,15 +238,25 @@ class TopDownEstimator:
         started = time.perf_counter()
         centers, sizes = self.crop_regions(boxes)
         matrices = self.crop_matrices(centers, sizes)
-        crops = geometry.warp_crops(frame_bgr, matrices, self.input_size)
-        self.timer.add("crop", started)
+        on_device = self.device_path and network_fn is None
+        if on_device:
+            crops = self.device_crops(self.upload(frame_bgr), matrices)
+        else:
+            crops = geometry.warp_crops(frame_bgr, matrices, self.input_size)
+        self.stage_done("crop", started)
 
         started = time.perf_counter()
-        outputs = self.fused_outputs(crops, matrices, network_fn or self.network_outputs)
-        self.timer.add("pose", started)
+        if on_device:
+            outputs = self.device_outputs(crops)
+        else:
+            outputs = self.fused_outputs(crops, matrices, network_fn or self.network_outputs)
+        self.stage_done("pose", started)
 
         started = time.perf_counter()
-        keypoints = self.outputs_to_keypoints(outputs, centers, sizes)
+        if on_device:
+            keypoints = self.device_keypoints(outputs, centers, sizes)
+        else:
+            keypoints = self.outputs_to_keypoints(outputs, centers, sizes)
         scores = instance_scores(box_scores, keypoints[..., 2], self.cfg.inference.keypoint_score_threshold)
         result = PoseResult(boxes, box_scores, keypoints, scores)
         if nms:
@@ -193,5 +265,5 @@ class TopDownEstimator:
                 keypoints[..., 2], self.cfg.inference.keypoint_score_threshold, self.keypoint_set.sigmas,
             )  # fmt: skip
             result = result.select(keep)
-        self.timer.add("decode", started)
+        self.stage_done("decode", started)
         return result

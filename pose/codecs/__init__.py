@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from toppose.common.config import CODEC_TYPES, Config
 from toppose.common.errors import UserError
-from toppose.pose.codecs.base import Codec, Outputs
+from toppose.pose.codecs.base import Codec, Outputs, TensorOutputs
 from toppose.pose.codecs.heatmap import DECODE_METHODS, HeatmapCodec
 from toppose.pose.codecs.simcc import SimCCCodec
 
-__all__ = ["CODEC_TYPES", "DECODE_METHODS", "Codec", "HeatmapCodec", "Outputs", "SimCCCodec", "build_codec"]
+__all__ = [
+    "CODEC_TYPES",
+    "DECODE_METHODS",
+    "Codec",
+    "HeatmapCodec",
+    "Outputs",
+    "SimCCCodec",
+    "TensorOutputs",
+    "build_codec",
+]
 
 
 def build_codec(cfg: Config) -> Codec:

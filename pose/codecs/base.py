@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import torch
 
 Outputs = tuple[np.ndarray, ...]  # a network's outputs for a batch of crops, as numpy arrays
+TensorOutputs = tuple[torch.Tensor, ...]  # the same, as tensors on the network's device
 
 
 class Codec(Protocol):
@@ -27,4 +29,12 @@ class Codec(Protocol):
 
     def flip_back(self, outputs: Outputs, convention: str) -> Outputs:
         """Outputs of horizontally mirrored crops as outputs of the crops themselves (left/right swapped)."""
+        ...
+
+    def decode_tensors(self, outputs: TensorOutputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`decode` on the outputs' device: float64 coordinates and confidences, equal to :meth:`decode`'s."""
+        ...
+
+    def flip_back_tensors(self, outputs: TensorOutputs, convention: str) -> TensorOutputs:
+        """:meth:`flip_back` on the outputs' device."""
         ...

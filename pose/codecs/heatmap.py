@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from scipy.ndimage import convolve1d
 from toppose.common.config import DECODE_METHODS
 from toppose.common.keypoint_sets import flip_index_of
-from toppose.pose.codecs.base import Outputs
-from toppose.pose.geometry import mirror
+from toppose.pose.codecs.base import Outputs, TensorOutputs
+from toppose.pose.geometry import mirror, mirror_torch
 
 
 def encode(
@@ -47,6 +49,12 @@ def flip_heatmaps(heatmaps: np.ndarray, convention: str = "half_pixel") -> np.nd
     """Heatmaps of the mirrored crop, as heatmaps of the original: mirror x (in ``convention``, see
     :func:`pose.geometry.mirror`) and swap left/right (the pairs of the keypoint set with as many keypoints)."""
     return mirror(heatmaps[..., flip_index_of(heatmaps.shape[-3]), :, :], -1, convention)
+
+
+def flip_heatmaps_torch(heatmaps: torch.Tensor, convention: str = "half_pixel") -> torch.Tensor:
+    """:func:`flip_heatmaps` on the heatmaps' device."""
+    flip = torch.as_tensor(flip_index_of(heatmaps.shape[-3]), device=heatmaps.device)
+    return mirror_torch(heatmaps.index_select(-3, flip), -1, convention)
 
 
 def _gaussian_kernel(size: int) -> np.ndarray:
@@ -111,6 +119,53 @@ def decode(heatmaps: np.ndarray, method: str = "dark", blur_kernel: int = 11) ->
     return coords + offsets, scores
 
 
+def _blur_torch(heatmaps: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    n, k, height, width = heatmaps.shape
+    kernel = torch.from_numpy(_gaussian_kernel(kernel_size)).to(heatmaps)
+    maps = heatmaps.reshape(n * k, 1, height, width)
+    out = F.conv2d(maps, kernel.view(1, 1, 1, -1), padding=(0, kernel_size // 2))
+    out = F.conv2d(out, kernel.view(1, 1, -1, 1), padding=(kernel_size // 2, 0)).reshape(heatmaps.shape)
+    peak_in = heatmaps.amax(dim=(-2, -1), keepdim=True)
+    peak_out = out.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+    return out * (peak_in / peak_out)
+
+
+def decode_torch(
+    heatmaps: torch.Tensor, method: str = "dark", blur_kernel: int = 11
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decode` on the heatmaps' device (in float64): keypoints ``(N, K, 2)`` and scores ``(N, K)``."""
+    if method not in DECODE_METHODS:
+        raise ValueError(f"unknown decode method {method!r} (choose from {', '.join(DECODE_METHODS)})")
+    heatmaps = heatmaps.double()
+    n, k, height, width = heatmaps.shape
+    scores, index = heatmaps.reshape(n, k, -1).max(dim=-1)
+    scores = scores.clamp_min(0.0)
+    px, py = index % width, index // width
+    coords = torch.stack([px, py], dim=-1).double()
+    if method == "argmax" or n * k == 0:
+        return coords, scores
+
+    logmap = (_blur_torch(heatmaps, blur_kernel) if blur_kernel > 1 else heatmaps).clamp_min(1e-10).log()
+    logmap = F.pad(logmap, (1, 1, 1, 1), mode="replicate").reshape(n, k, -1)
+    x, y = px + 1, py + 1
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return logmap.gather(-1, ((y + dy) * (width + 2) + x + dx)[..., None])[..., 0]
+
+    center = at(0, 0)
+    dx = 0.5 * (at(0, 1) - at(0, -1))
+    dy = 0.5 * (at(1, 0) - at(-1, 0))
+    dxx = at(0, 1) - 2 * center + at(0, -1)
+    dyy = at(1, 0) - 2 * center + at(-1, 0)
+    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
+    det = dxx * dyy - dxy**2
+    ok = (det > 1e-12) & (dxx < 0) & (scores > 0)
+    safe = torch.where(ok, det, torch.ones_like(det))
+    offsets = torch.stack([-(dyy * dx - dxy * dy) / safe, -(dxx * dy - dxy * dx) / safe], dim=-1)
+    offsets = torch.where(ok[..., None], offsets.clamp(-1.0, 1.0), torch.zeros_like(offsets))
+    return coords + offsets, scores
+
+
 @dataclass(frozen=True)
 class HeatmapCodec:
     """Gaussian heatmaps of ``heatmap_size`` (SimpleBaseline, HRNet, ViTPose): one output, ``(N, K, h, w)``."""
@@ -137,3 +192,11 @@ class HeatmapCodec:
     def flip_back(self, outputs: Outputs, convention: str) -> Outputs:
         """The outputs of mirrored crops as outputs of the crops themselves."""
         return (flip_heatmaps(outputs[0], convention),)
+
+    def decode_tensors(self, outputs: TensorOutputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`decode` on the outputs' device."""
+        return decode_torch(outputs[0], self.decode_method, self.blur_kernel)
+
+    def flip_back_tensors(self, outputs: TensorOutputs, convention: str) -> TensorOutputs:
+        """:meth:`flip_back` on the outputs' device."""
+        return (flip_heatmaps_torch(outputs[0], convention),)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from toppose.common.keypoint_sets import flip_index_of
-from toppose.pose.codecs.base import Outputs
-from toppose.pose.geometry import mirror
+from toppose.pose.codecs.base import Outputs, TensorOutputs
+from toppose.pose.geometry import mirror, mirror_torch
 
 
 def _gaussian_labels(centres: np.ndarray, length: int, sigma: float) -> np.ndarray:
@@ -58,3 +59,15 @@ class SimCCCodec:
         simcc_x, simcc_y = outputs
         flip = flip_index_of(simcc_x.shape[1])  # the set with as many keypoints
         return mirror(simcc_x[:, flip], -1, convention), simcc_y[:, flip]
+
+    def decode_tensors(self, outputs: TensorOutputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`decode` on the outputs' device (float64 results, the same argmax: the first maximum)."""
+        (max_x, arg_x), (max_y, arg_y) = (o.max(dim=-1) for o in outputs)
+        coords = torch.stack([arg_x, arg_y], dim=-1).double()
+        return coords, torch.minimum(max_x, max_y).double().clamp_min(0.0)
+
+    def flip_back_tensors(self, outputs: TensorOutputs, convention: str) -> TensorOutputs:
+        """:meth:`flip_back` on the outputs' device."""
+        simcc_x, simcc_y = outputs
+        flip = torch.as_tensor(flip_index_of(simcc_x.shape[1]), device=simcc_x.device)
+        return mirror_torch(simcc_x.index_select(1, flip), -1, convention), simcc_y.index_select(1, flip)
