@@ -26,6 +26,7 @@ from toppose.common.errors import UserError, run_cli
 from toppose.pose.models import SimpleBaseline
 
 from tests.clips import SMALL_NETWORK
+from toppose.batch.cluster import process_state_kept
 from toppose.batch.items import read_specs
 from toppose.cli import batch, run
 
@@ -76,9 +77,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ray_cluster() -> Any:
     ray = pytest.importorskip("ray", reason="toppose batch needs Ray: pip install 'toppose[distributed]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+    with process_state_kept():  # the rest of the suite gets the process's own print and signal handlers back
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield ray
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +316,15 @@ def test_a_csv_manifest_with_options_relative_to_its_folder(tmp_path: Path) -> N
 def test_a_glob_that_matches_nothing_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no file or folder matches"):
         read_specs([str(tmp_path / "*.mp4")], tmp_path / "out", {})
+
+
+def test_a_batch_gives_the_process_its_print_and_signal_handlers_back() -> None:
+    """Ray replaces ``builtins.print`` and the SIGTERM handler of the process it runs in; they are restored after."""
+    import builtins
+    import signal
+
+    before = builtins.print, signal.getsignal(signal.SIGTERM)
+    with process_state_kept():
+        builtins.print = lambda *args, **kwargs: None
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    assert (builtins.print, signal.getsignal(signal.SIGTERM)) == before

@@ -8,8 +8,10 @@ is imported here only, so that the rest of the batch (and its checks) runs witho
 
 from __future__ import annotations
 
+import builtins
 import logging
 import math
+import signal
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -43,6 +45,21 @@ def require_ray() -> ModuleType:
 
 
 @contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Give back what connecting to Ray changes in the process: it replaces ``builtins.print`` and installs its own
+    SIGTERM and SIGINT handlers, which outlive ``ray.shutdown()``; a program (or a test suite) that goes on after a
+    batch gets its own back."""
+    saved_print = builtins.print
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        builtins.print = saved_print
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
 def connected(address: str | None) -> Iterator[ModuleType]:
     """Ray, joined to the cluster at ``address`` (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``), or to a local one
     it starts on this machine (``None``); a process already connected keeps its connection."""
@@ -53,14 +70,15 @@ def connected(address: str | None) -> Iterator[ModuleType]:
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
         options["include_dashboard"] = False
-    try:
-        ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        raise UserError(f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0]}") from None
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+    with process_state_kept():
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise UserError(f"cannot join the Ray cluster at {address}: {str(err).splitlines()[0]}") from None
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
 
 
 def workers_that_fit(ray: ModuleType, threads: int, gpus: float) -> int:
