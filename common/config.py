@@ -10,6 +10,7 @@ and ``--set`` go through the same check in :func:`override`.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import re
 import tomllib
@@ -45,9 +46,14 @@ DETECTOR_NAMES = (
 DEVICE_PATTERN = (r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N")
 
 
+FAMILIES_MODULE = "toppose.pose.models"  # where the families register themselves when imported
+
+
 def _registered_families() -> dict[str, tuple[str, ...]]:
+    """The registered families; the first config checked in a process that has not imported the families' module
+    imports it by name (a plugin registry's discovery: this module depends on no family)."""
     if not FAMILY_BACKBONES:
-        raise RuntimeError("no pose family is registered: import toppose.pose.models before checking a model config")
+        importlib.import_module(FAMILIES_MODULE)
     return FAMILY_BACKBONES
 
 
@@ -269,9 +275,19 @@ def config_from_dict(data: dict[str, Any], cls: type = Config, source: str = "co
 
 
 def load_config(path: str | Path | None = None, cls: type = Config) -> Any:
-    """Read a TOML config (default: the RTMPose-m setup) into ``cls``."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
+    """Read a TOML config (default: the RTMPose-m setup) into ``cls``. A relative path that does not exist but
+    names a packaged config (``configs/hrnet_w32_udp_256x192.toml``, or just its file name) reads that one, so the
+    documented commands work from any folder after a normal install."""
+    path = packaged(Path(path)) if path is not None else DEFAULT_CONFIG
     return config_from_dict(read_toml(path), cls, str(path))
+
+
+def packaged(path: Path) -> Path:
+    """``path``, or the packaged config of its file name where ``path`` is relative, missing and the file name is
+    one of :data:`CONFIG_DIR`'s."""
+    if path.is_absolute() or path.exists() or path.parent not in (Path("."), Path("configs")):
+        return path
+    return CONFIG_DIR / path.name if (CONFIG_DIR / path.name).is_file() else path
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""``python -m pose.export``: the pose network of a setup as an ONNX file, checked against torch.
+"""A setup's pose network as an ONNX file, checked against torch (``toppose export``).
 
-    python -m pose.export --setup fast -o rtmpose-s.onnx
-    python -m pose.export --config configs/hrnet_w32_udp_256x192.toml --pose-weights W.pth -o hrnet.onnx
+    toppose export --setup fast -o rtmpose-s.onnx
+    toppose export --config configs/hrnet_w32_udp_256x192.toml --pose-weights W.pth -o hrnet.onnx
 
 The setup and its weights are read as ``run.py`` reads them (``--setup``, ``--config``, ``--pose-weights``
 and the other model flags). The graph takes ``uint8`` BGR person crops ``(N, H, W, 3)`` with a dynamic

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +270,13 @@ def test_set_errors_stay_on_one_line() -> None:
         with pytest.raises(ConfigError) as info:
             apply_overrides(TrainingConfig(), [assignment])
         assert "\n" not in str(info.value)
+
+
+def test_a_fresh_process_checks_a_config_before_importing_any_family(tmp_path: Path) -> None:
+    """The families register themselves when their module is imported; reading a config first imports it."""
+    code = (
+        "from toppose.common.config import load_config\n"
+        "print(load_config('configs/vitpose_b_256x192.toml').model.family)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "vitpose", done.stderr

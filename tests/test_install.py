@@ -91,6 +91,8 @@ def test_the_installed_python_api(installed: dict[str, Path]) -> None:
         "import numpy as np\n"
         "from toppose import PoseEstimator\n"
         "from toppose.common.errors import MissingWeightsError\n"
+        "from toppose.common.config import load_config\n"
+        "assert load_config('configs/hrnet_w32_udp_256x192.toml').model.family == 'hrnet'  # the packaged one\n"
         "estimator = PoseEstimator('fast', weights='', pretrained_detector=False)\n"
         "people = estimator(np.zeros((240, 320, 3), np.uint8), boxes=np.array([[90.0, 30, 100, 200]]))\n"
         "print(len(people), people[0].keypoints.shape)\n"

@@ -1,4 +1,4 @@
-"""Training a pose network of any zoo family: ``python -m pose.training --config configs/train_NAME.toml``.
+"""Training a pose network of any zoo family: ``toppose train --config configs/train_NAME.toml``.
 
 The config (``config``), the data (``dataset``, ``augment``), the losses (``losses``), the loop with
 validation and checkpoints (``trainer``), multi-process runs (``distributed``), progress display and

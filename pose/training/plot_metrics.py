@@ -1,4 +1,4 @@
-"""``python -m pose.training.plot_metrics RUN/metrics.jsonl -o curves.png``: loss and AP curves of a training run.
+"""Loss and AP curves of a training run (``toppose plot-training RUN/metrics.jsonl -o curves.png``).
 
 Two charts (matplotlib, the ``plots`` extra): the training loss against the iteration (each logged window,
 and the mean of each epoch), and the validation AP / AP50 against the epoch.

@@ -2,7 +2,7 @@
 
 The network runs through the inference path (:class:`pose.inference.TopDownEstimator`: crops, flip
 test, decoding, OKS-NMS) on ground-truth person boxes or on the boxes of a COCO detection results file,
-as ``python -m eval.coco --gt-boxes`` / ``--boxes`` score it.
+as ``toppose eval --gt-boxes`` / ``--boxes`` score it.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from toppose.pose.training.plot_metrics import metric_panels, read_metrics
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="toppose plot-training", description=__doc__.splitlines()[0])
-    parser.add_argument("log", type=Path, help="metrics.jsonl written by python -m pose.training")
+    parser.add_argument("log", type=Path, help="metrics.jsonl written by toppose train")
     parser.add_argument("-o", "--output", type=Path, default=Path("curves.png"), help="PNG to write")
     args = parser.parse_args(argv)
     records = read_metrics(args.log)

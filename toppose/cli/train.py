@@ -1,6 +1,6 @@
 """``toppose train --config configs/train_NAME.toml``: train or fine-tune a pose network of any family.
 
-Under ``torchrun --nproc_per_node N -m pose.training ...`` the same command trains with
+Under ``torchrun --nproc_per_node N -m toppose.pose.training ...`` the same command trains with
 DistributedDataParallel. ``--resume`` continues the run in ``train.output_dir`` (or from a given
 checkpoint); ``--evaluate CKPT`` only scores a checkpoint on the validation set. Fine-tuning
 (``model.weights`` set) takes the setup the weights record or imply, as inference does (:mod:`pose.setup`):

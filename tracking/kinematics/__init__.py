@@ -1,6 +1,6 @@
 """Motion analysis of tracked people: angles, rates, speeds, metres, repetitions, gait, OpenSim and C3D files.
 
-    python -m tracking.kinematics results.json -o report/
+    toppose kinematics results.json -o report/
 
 ``motion`` runs one track through the steps (``swaps``, ``cleaning``, ``filters``, ``scale``, ``angles``,
 ``repetitions``, ``gait``), ``tracks`` reads a tracked results file (``keypoint_sets``: COCO-17, Halpe-26,
