@@ -33,23 +33,31 @@ from toppose.common.errors import UserError, run_cli
 from toppose.pose.models import build_network
 from torch import nn
 
-# name -> (config under mmpose/.mim/configs/body_2d_keypoint, our model setup)
+# name -> (config under mmpose/.mim/configs, our model setup)
 NETWORKS: dict[str, tuple[str, ModelConfig]] = {
     "rtmpose_s": (
-        "rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py",
+        "body_2d_keypoint/rtmpose/coco/rtmpose-s_8xb256-420e_coco-256x192.py",
         ModelConfig(family="rtmpose", backbone="cspnext_s", input_size=(192, 256), num_deconv=0),
     ),
     "hrnet_w32": (
-        "topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py",
+        "body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py",
         ModelConfig(family="hrnet", backbone="hrnet_w32", input_size=(192, 256), num_deconv=0),
     ),
     "vitpose_s_classic": (
-        "topdown_heatmap/coco/td-hm_ViTPose-small_8xb64-210e_coco-256x192.py",
+        "body_2d_keypoint/topdown_heatmap/coco/td-hm_ViTPose-small_8xb64-210e_coco-256x192.py",
         ModelConfig(family="vitpose", backbone="vit_s", input_size=(192, 256), num_deconv=2),
     ),
     "vitpose_s_simple": (
-        "topdown_heatmap/coco/td-hm_ViTPose-small-simple_8xb64-210e_coco-256x192.py",
+        "body_2d_keypoint/topdown_heatmap/coco/td-hm_ViTPose-small-simple_8xb64-210e_coco-256x192.py",
         ModelConfig(family="vitpose", backbone="vit_s", input_size=(192, 256), num_deconv=0),
+    ),
+    "rtmpose_s_halpe26": (
+        "body_2d_keypoint/rtmpose/body8/rtmpose-s_8xb1024-700e_body8-halpe26-256x192.py",
+        ModelConfig(family="rtmpose", backbone="cspnext_s", input_size=(192, 256), num_deconv=0, keypoints="halpe26"),
+    ),
+    "rtmpose_m_wholebody": (
+        "wholebody_2d_keypoint/rtmpose/coco-wholebody/rtmpose-m_8xb64-270e_coco-wholebody-256x192.py",
+        ModelConfig(family="rtmpose", backbone="cspnext_m", input_size=(192, 256), num_deconv=0, keypoints="wholebody"),
     ),
 }
 INPUT_SHAPE = (2, 3, 256, 192)
@@ -58,7 +66,9 @@ PERTURBATION = 1e-3
 
 OPENMMLAB_PACKAGES = ("mmengine", "mmcv", "mmpose", "mmdet", "mmpretrain")
 OPENMMLAB = "mmengine==0.10.7 mmcv-lite==2.1.0 mmpose==1.3.2 mmdet==3.3.0 mmpretrain==1.2.0"
-SMALL_DEPS = "addict yapf termcolor munkres json_tricks model-index ordered-set markdown einops terminaltables"
+SMALL_DEPS = (
+    "addict yapf platformdirs tqdm termcolor munkres json_tricks model-index ordered-set markdown einops terminaltables"
+)
 INSTALL_HINT = (
     f"install them into a separate folder DIR (not into this environment): "
     f"python -m pip install --target DIR --no-deps {OPENMMLAB} {SMALL_DEPS}, "
@@ -133,7 +143,7 @@ def reference_builder() -> tuple[Callable[[str], nn.Module], str]:
         raise UserError(f"OpenMMLab reference packages not importable ({err}); {INSTALL_HINT}") from None
     # Not mmpose.utils.register_all_modules: it also imports mmpose.apis, which needs pkg_resources.
     init_default_scope("mmpose")
-    config_root = Path(mmpose.__file__).parent / ".mim" / "configs" / "body_2d_keypoint"
+    config_root = Path(mmpose.__file__).parent / ".mim" / "configs"
 
     def build(config: str) -> nn.Module:
         model_cfg = copy.deepcopy(Config.fromfile(config_root / config).model)
