@@ -1,10 +1,10 @@
 """``python -m benchmarks.zoo``: the model zoo's networks side by side on this machine, in one run.
 
-For each setup (one registry entry per architecture, by default every 256x192 one): its published COCO
-val AP, GFLOP per crop, and crops/s of the pose network at one batch size in fp32 and with bf16 autocast
-(random weights: the arithmetic is the same), measured in interleaved rounds so that machine noise falls
-on every setup alike. ``--device cuda`` runs them on the GPU: crops cut, the network run and its outputs
-decoded there (the estimator's device path, only keypoints copied back), each timed call between two
+For each setup (one registry entry per architecture, by default every 256x192 one): its published figure (COCO
+val AP; Body8 AUC for Halpe-26, whole-body AP for COCO-WholeBody), GFLOP per crop, and crops/s of the pose
+network at one batch size in fp32 and with bf16 autocast (random weights: the arithmetic is the same),
+measured in interleaved rounds so that machine noise falls on every setup alike. ``--device cuda`` runs them on
+the GPU: crops cut, the network run and its outputs decoded there (the estimator's device path, only keypoints copied back), each timed call between two
 synchronizations, and each setup's peak GPU memory (``torch.cuda.max_memory_allocated``) printed.
 """
 
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         fp32_rate, bf16_rate = (args.batch / min(times[label]) for label in ("fp32", "bf16"))
         rows.append((
             f"{name} ({entry.codec}, {entry.convention})",
-            f"AP {entry.published_ap:.1f} | {flops / 1e9:.2f} GFLOP | fp32 {fp32_rate:.1f} crops/s | "
+            f"{entry.published_metric} {entry.published_ap:g} | {flops / 1e9:.2f} GFLOP | "
+            f"fp32 {fp32_rate:.1f} crops/s | "
             f"bf16 {bf16_rate:.1f} crops/s ({bf16_rate / fp32_rate:.1f}x)"
             + ("" if memory[0] is None else f" | peak GPU {max(memory):.0f} MB"),
         ))  # fmt: skip
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}, batch {args.batch}, "
         f"best of {args.repeats}"
     )
-    console.print(summary_table("pose networks (published COCO val AP; per crop; this machine)", rows))
+    console.print(summary_table("pose networks (published figure; per crop; this machine)", rows))
     return 0
 
 
