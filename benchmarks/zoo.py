@@ -2,10 +2,11 @@
 
 For each setup (one registry entry per architecture, by default every 256x192 one): its published figure (COCO
 val AP; Body8 AUC for Halpe-26, whole-body AP for COCO-WholeBody), GFLOP per crop, and crops/s of the pose
-network at one batch size in fp32 and with bf16 autocast (random weights: the arithmetic is the same),
-measured in interleaved rounds so that machine noise falls on every setup alike. ``--device cuda`` runs them on
-the GPU: crops cut, the network run and its outputs decoded there (the estimator's device path, only keypoints copied back), each timed call between two
-synchronizations, and each setup's peak GPU memory (``torch.cuda.max_memory_allocated``) printed.
+network at one batch size in fp32 and with bf16 autocast (random weights: the arithmetic is the same), measured
+in interleaved rounds so that machine noise falls on every setup alike. ``--device cuda`` runs them on the GPU:
+crops cut, the network run and its outputs decoded there (the estimator's device path, only keypoints copied
+back), each timed call between two synchronizations, and each setup's peak GPU memory
+(``torch.cuda.max_memory_allocated``) printed.
 """
 
 from __future__ import annotations
