@@ -93,12 +93,16 @@ def is_wholebody(coco_gt: COCO) -> bool:
     return first is not None and all(name in first for name in WHOLEBODY_FIELDS.values())
 
 
+def _result_keypoints(coco_gt: COCO, results: list[dict[str, Any]]) -> int:
+    """The keypoints per result (the annotations' where there are no results)."""
+    return len(results[0]["keypoints"]) // 3 if results else annotated_keypoints(coco_gt)
+
+
 def scored_keypoints(coco_gt: COCO, results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     """The results as the annotations can score them, and what was scored: results of the annotations' own
     set as they are; those of a larger set cut to their first 17 points (COCO's, in every set) where the
     annotations have only those."""
-    count = len(results[0]["keypoints"]) // 3 if results else annotated_keypoints(coco_gt)
-    annotated = annotated_keypoints(coco_gt)
+    count, annotated = _result_keypoints(coco_gt, results), annotated_keypoints(coco_gt)
     found = set_of_size(count)
     if count == annotated or found is None:
         return results, found.title if found else f"{count} keypoints"
@@ -120,8 +124,7 @@ def evaluate_keypoints(
     (:func:`scored_keypoints`).
     """
     results, _ = scored_keypoints(coco_gt, results)
-    count = len(results[0]["keypoints"]) // 3 if results else annotated_keypoints(coco_gt)
-    found = set_of_size(count)
+    found = set_of_size(_result_keypoints(coco_gt, results))
     return _cocoeval(coco_gt, results, image_ids, found.sigmas if found is not None else None)
 
 

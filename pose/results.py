@@ -136,7 +136,12 @@ def same_input(entries: Any, names: set[str], source: str) -> list[dict[str, Any
     return entries
 
 
+def keypoint_count(entries: list[dict[str, Any]]) -> int:
+    """The keypoints per entry of a checked results list (every entry has the first's; COCO's 17 where it is
+    empty)."""
+    return len(entries[0]["keypoints"]) // 3 if entries else NUM_KEYPOINTS
+
+
 def keypoints_array(entries: list[dict[str, Any]]) -> np.ndarray:
-    """The ``(N, K, 3)`` keypoints of result entries (K from the entries; COCO's 17 where there are none)."""
-    count = len(entries[0]["keypoints"]) // 3 if entries else NUM_KEYPOINTS
-    return np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, count, 3)
+    """The ``(N, K, 3)`` keypoints of result entries (K: :func:`keypoint_count`)."""
+    return np.array([e["keypoints"] for e in entries], dtype=np.float64).reshape(-1, keypoint_count(entries), 3)

@@ -22,8 +22,7 @@ import numpy as np
 from toppose.common.errors import UserError
 from toppose.common.numbers import is_number
 from toppose.common.poses import PoseResult
-from toppose.common.schema import NUM_KEYPOINTS
-from toppose.pose.results import validate_entries
+from toppose.pose.results import keypoint_count, validate_entries
 from toppose.tracking.online import PoseTracker, TrackingConfig
 from toppose.tracking.smoothing import smooth_track
 from toppose.tracking.tracker import UNTRACKED, Tracker
@@ -50,11 +49,6 @@ def check_entries(entries: Any, source: str) -> list[dict[str, Any]]:
             raise UserError(f"{source}: entry {i} 'timestamp' must be a number of seconds >= 0, "
                             f"got {entry['timestamp']!r}")  # fmt: skip
     return entries
-
-
-def keypoint_count(entries: list[dict[str, Any]]) -> int:
-    """The keypoints per entry of a checked results list (COCO's 17 where it is empty)."""
-    return len(entries[0]["keypoints"]) // 3 if entries else NUM_KEYPOINTS
 
 
 def _frame_detections(entries: list[dict[str, Any]], num_keypoints: int) -> PoseResult:
