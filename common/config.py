@@ -38,6 +38,8 @@ CODEC_TYPES = ("heatmap", "simcc")  # the codecs of pose/codecs; each family nam
 DECODE_METHODS = ("dark", "argmax")  # the heatmap codec's
 PRECISION_NAMES = ("fp32", "bf16", "fp16", "auto")  # "auto": see pose/precision.py
 BACKENDS = ("torch", "onnxruntime")  # what runs the pose network, see pose/runtime.py
+MAX_FRAME_BATCH = 64  # frames held at once by inference.frame_batch
+GPU_FRAME_BATCH = 8  # inference.frame_batch 0 on a GPU
 DETECTOR_NAMES = (
     "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "fasterrcnn_resnet50_fpn",
     "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",
@@ -171,6 +173,9 @@ class InferenceConfig:
     backend: str = setting("torch", choices=BACKENDS)
     ort_threads: int = setting(0, ge=0)  # onnxruntime's intra-op threads; 0: torch's thread count
     batch_size: int = setting(16, ge=1)
+    # frames run through the detector and the pose network together (videos with the detector on every frame,
+    # image folders); 0: 8 on a GPU, 1 on a CPU and for a live camera
+    frame_batch: int = setting(0, ge=0, le=MAX_FRAME_BATCH)
     flip_test: bool = True
     keypoint_score_threshold: float = setting(0.2, ge=0, le=1)
     oks_nms_threshold: float = setting(0.9, ge=0, le=1)
@@ -323,3 +328,11 @@ def override(cfg: Any, dotted: str, value: Any, source: str = "override") -> Non
         raise ConfigError(f"{source}: unknown config section {section_name!r} (known: {', '.join(sections)})")
     section = getattr(cfg, section_name)
     setattr(section, key, _field_value(type(section), key, value, source, section_name))
+
+
+def frame_batch(inference: InferenceConfig, live: bool = False) -> int:
+    """The frames to run through the networks together: ``inference.frame_batch``, or where it is 0,
+    :data:`GPU_FRAME_BATCH` on a GPU and 1 on a CPU or for a ``live`` source (a camera waits for no chunk)."""
+    if inference.frame_batch > 0:
+        return inference.frame_batch
+    return 1 if live or not inference.device.startswith("cuda") else GPU_FRAME_BATCH

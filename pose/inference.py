@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,14 +42,15 @@ def instance_scores(box_scores: np.ndarray, keypoint_scores: np.ndarray, thresho
 
 @dataclass
 class StageTimer:
-    """Wall-clock seconds spent per pipeline stage, summed over calls."""
+    """Wall-clock seconds spent per pipeline stage, summed over calls, and the items (frames, images) of each."""
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add(self, stage: str, started: float) -> None:
+    def add(self, stage: str, started: float, count: int = 1) -> None:
+        """Add the time since ``started`` to ``stage``, for ``count`` items (e.g. frames read at once)."""
         self.seconds[stage] += time.perf_counter() - started
-        self.calls[stage] += 1
+        self.calls[stage] += count
 
 
 class TopDownEstimator:
@@ -231,18 +232,42 @@ class TopDownEstimator:
         ``nms`` applies OKS-NMS and puts the people best score first; without it they stay one per box, in the
         order of the boxes.
         """
-        boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
-        if len(boxes) == 0:
-            return PoseResult.empty(len(self.keypoint_set))
-        box_scores = np.ones(len(boxes)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+        return self.estimate_frames([frame_bgr], [boxes_xywh], [box_scores], network_fn, nms)[0]
+
+    def estimate_frames(
+        self,
+        frames_bgr: Sequence[np.ndarray],
+        boxes_xywh: Sequence[np.ndarray],
+        box_scores: Sequence[np.ndarray | None] | None = None,
+        network_fn: NetworkFn | None = None,
+        nms: bool = True,
+    ) -> list[PoseResult]:
+        """:meth:`estimate` for several frames at once, one result per frame: the crops of every frame go to the
+        network together, in batches of ``inference.batch_size``, and are decoded in one call, so a chunk of
+        frames with a few people each fills the network's batches. Each crop's outputs depend on its own pixels
+        alone, so the poses are each frame's own :meth:`estimate` (within float rounding of the batch's size)."""
+        if box_scores is None:
+            box_scores = [None] * len(frames_bgr)
+        if not len(frames_bgr) == len(boxes_xywh) == len(box_scores):
+            raise ValueError("give one boxes array (and one scores array) per frame")
+        boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes_xywh]
+        scores = [
+            np.ones(len(b)) if s is None else np.asarray(s, dtype=np.float64)
+            for b, s in zip(boxes, box_scores, strict=True)
+        ]
+        counts = [len(b) for b in boxes]
+        if sum(counts) == 0:
+            return [PoseResult.empty(len(self.keypoint_set)) for _ in frames_bgr]
         started = time.perf_counter()
-        centers, sizes = self.crop_regions(boxes)
+        centers, sizes = self.crop_regions(np.concatenate(boxes))
         matrices = self.crop_matrices(centers, sizes)
+        per_frame = np.split(matrices, np.cumsum(counts)[:-1])
         on_device = self.device_path and network_fn is None
+        cut = [(frame, m) for frame, m in zip(frames_bgr, per_frame, strict=True) if len(m)]
         if on_device:
-            crops = self.device_crops(self.upload(frame_bgr), matrices)
+            crops = torch.cat([self.device_crops(self.upload(frame), m) for frame, m in cut])
         else:
-            crops = geometry.warp_crops(frame_bgr, matrices, self.input_size)
+            crops = np.concatenate([geometry.warp_crops(frame, m, self.input_size) for frame, m in cut])
         self.stage_done("crop", started)
 
         started = time.perf_counter()
@@ -257,6 +282,17 @@ class TopDownEstimator:
             keypoints = self.device_keypoints(outputs, centers, sizes)
         else:
             keypoints = self.outputs_to_keypoints(outputs, centers, sizes)
+        results = [
+            self.frame_result(b, s, k, nms)
+            for b, s, k in zip(boxes, scores, np.split(keypoints, np.cumsum(counts)[:-1]), strict=True)
+        ]
+        self.stage_done("decode", started)
+        return results
+
+    def frame_result(self, boxes: np.ndarray, box_scores: np.ndarray, keypoints: np.ndarray, nms: bool) -> PoseResult:
+        """One frame's people from their boxes and decoded keypoints: instance scores, then OKS-NMS if ``nms``."""
+        if len(boxes) == 0:
+            return PoseResult.empty(len(self.keypoint_set))
         scores = instance_scores(box_scores, keypoints[..., 2], self.cfg.inference.keypoint_score_threshold)
         result = PoseResult(boxes, box_scores, keypoints, scores)
         if nms:
@@ -265,5 +301,4 @@ class TopDownEstimator:
                 keypoints[..., 2], self.cfg.inference.keypoint_score_threshold, self.keypoint_set.sigmas,
             )  # fmt: skip
             result = result.select(keep)
-        self.stage_done("decode", started)
         return result

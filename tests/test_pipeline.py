@@ -35,9 +35,9 @@ class FakeDetector:
         self.detections = detections
         self.frames = 0
 
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
-        self.frames += 1
-        return self.detections
+    def detect_batch(self, frames_bgr: list[np.ndarray]) -> list[Detections]:
+        self.frames += len(frames_bgr)
+        return [self.detections for _ in frames_bgr]
 
 
 def test_precomputed_boxes_feed_the_network(frame: np.ndarray, small_cfg: Config) -> None:

@@ -29,8 +29,8 @@ RES18 = str(ROOT / "configs" / "simplebaseline_res18_256x192.toml")
 SLOW_RUN = (
     "import sys, time\n"
     "import toppose.images as images\n"
-    "estimate = images.estimate_image\n"
-    "images.estimate_image = lambda *args: time.sleep(0.4) or estimate(*args)\n"
+    "record = images.record_image\n"
+    "images.record_image = lambda *args: time.sleep(0.4) or record(*args)\n"
     "from toppose.cli import main\n"
     "main(['run', *sys.argv[1:]])\n"
 )

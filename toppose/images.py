@@ -9,7 +9,7 @@ relative to the input); its annotated copy goes to ``OUT/images/`` under the sam
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,14 @@ import numpy as np
 from rich.console import Console
 
 from toppose.common.atomic import write_json
-from toppose.common.config import Config
+from toppose.common.config import Config, frame_batch
 from toppose.common.console import error_console, items_table, progress_bar, stage_rows, summary_table, warn
 from toppose.common.errors import EXIT_INTERRUPTED, UserError
 from toppose.common.images import list_files
 from toppose.common.interrupts import terminate_as_interrupt
 from toppose.common.jsonio import read_json
 from toppose.common.numbers import finite_or_none
+from toppose.loop import read_chunk
 from toppose.outputs import write_image
 from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.pose.inference import PoseResult
@@ -140,13 +141,10 @@ def print_summary(report: BatchReport, pipeline: TopDownPipeline, elapsed: float
         console.print(items_table("annotated images not written", ("file", "error"), report.unwritten))
 
 
-def estimate_image(
-    pipeline: TopDownPipeline, request: RunRequest, frame: Frame, image_id: int, report: BatchReport
+def record_image(
+    pipeline: TopDownPipeline, request: RunRequest, frame: Frame, image_id: int, poses: PoseResult, report: BatchReport
 ) -> list[dict[str, Any]]:
-    """The COCO result entries of one image, its annotated copy written unless the request says not to draw."""
-    if pipeline.boxes is not None:
-        warn_about_boxes(pipeline.boxes, frame.image.shape[1::-1], report.console, (frame.name, image_id))
-    poses = pipeline.process(frame.image, image_id)
+    """The COCO result entries of one image's poses, its annotated copy written unless the request says not to draw."""
     report.add(poses)
     if request.draw:
         annotated = pipeline.draw(frame.image, poses)
@@ -159,6 +157,26 @@ def estimate_image(
             report.warn(f"{frame.name}: annotated image not written: {err}")
         pipeline.timer.add("write", write_started)
     return to_coco_entries(poses, image_id, file_name=frame.name)
+
+
+def estimate_images(
+    pipeline: TopDownPipeline,
+    request: RunRequest,
+    frames: Iterator[Frame],
+    ids: dict[str, int],
+    report: BatchReport,
+    frame_batch: int,
+) -> Iterator[tuple[Frame, list[dict[str, Any]]]]:
+    """Each image of ``frames`` with its COCO result entries (:func:`record_image`), in order: the images are read
+    and run through the networks ``frame_batch`` at a time (:meth:`TopDownPipeline.process_frames`)."""
+    while chunk := read_chunk(frames, frame_batch, pipeline.timer):
+        if pipeline.boxes is not None:
+            for frame in chunk:
+                size = frame.image.shape[1::-1]
+                warn_about_boxes(pipeline.boxes, size, report.console, (frame.name, ids[frame.name]))
+        poses = pipeline.process_frames([frame.image for frame in chunk], [ids[frame.name] for frame in chunk])
+        for frame, found in zip(chunk, poses, strict=True):
+            yield frame, record_image(pipeline, request, frame, ids[frame.name], found, report)
 
 
 def run_images(request: RunRequest, cfg: Config, record: dict[str, Any], build: PipelineBuilder | None = None) -> int:
@@ -210,15 +228,11 @@ def run_images(request: RunRequest, cfg: Config, record: dict[str, Any], build: 
         task = progress.add_task("", total=len(todo), item="")
         frames = source.frames({name for name in todo if ids[name] is not None}, on_skip=report.skip)
         try:
-            read_started = time.perf_counter()
-            for frame in frames:
-                pipeline.timer.add("read", read_started)
+            for frame, found in estimate_images(pipeline, request, frames, ids, report, frame_batch(cfg.inference)):
                 progress.update(task, item=frame.name)
-                found = estimate_image(pipeline, request, frame, ids[frame.name], report)
                 journal.append(frame.name, found)
                 entries += found
                 progress.advance(task)
-                read_started = time.perf_counter()
         except KeyboardInterrupt:
             interrupted = True  # keep what is done: results.json below, annotated images already written
         finally:

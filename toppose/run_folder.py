@@ -36,7 +36,13 @@ LOCK_NAME = ".toppose.lock"
 RECORD_NAME = "run.json"
 JOURNAL_NAME = "results.journal.jsonl"
 # How the network runs here, not what it computes: left out of the setup a resumed run must share.
-RUNTIME_FIELDS = ("inference.device", "inference.batch_size", "inference.backend", "inference.precision")
+RUNTIME_FIELDS = (
+    "inference.device",
+    "inference.batch_size",
+    "inference.frame_batch",
+    "inference.backend",
+    "inference.precision",
+)
 
 
 @contextmanager

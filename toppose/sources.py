@@ -75,6 +75,11 @@ class FrameSource(ABC):
         self.unreadable = 0  # frames skipped because they could not be read or decoded
 
     @property
+    def live(self) -> bool:
+        """Whether frames arrive as they happen (a camera): waiting for more of them adds latency."""
+        return False
+
+    @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the first frame."""
         assert self._size is not None
@@ -172,6 +177,10 @@ class CameraSource(FrameSource):
         super().__init__(f"camera {index}", rate, (first.shape[1], first.shape[0]), None)
         self._capture = capture
         self._first = first
+
+    @property
+    def live(self) -> bool:
+        return True
 
     def frames(self) -> Generator[Frame, None, None]:
         started = time.perf_counter()

@@ -1,5 +1,5 @@
 """What a batch worker does, with no Ray in it: a whole video item through :func:`toppose.runner.run`, or a shard of an
-image item's images through the image mode's :func:`toppose.images.estimate_image`, with the networks of each setup
+image item's images through the image mode's :func:`toppose.images.estimate_images`, with the networks of each setup
 loaded once per worker (:class:`Pipelines`).
 
 The worker's console output is captured: its warnings go back to the driver with the :class:`Outcome`, so that many
@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from toppose.batch.done import Item
-from toppose.common.config import Config
+from toppose.common.config import Config, frame_batch
 from toppose.common.console import error_console
 from toppose.common.errors import UserError
 from toppose.common.jsonio import read_json
 from toppose.detector.boxes_file import BoxesByImage
-from toppose.images import BatchReport, estimate_image
+from toppose.images import BatchReport, estimate_images
 from toppose.pipeline import TopDownPipeline, build_pipeline
 from toppose.pose.inference import StageTimer
 from toppose.runner import run
@@ -151,8 +151,8 @@ class Worker:
         ids = dict(zip(unit.names, unit.ids, strict=True))
         frames = source.frames(on_skip=report.skip)
         try:
-            for frame in frames:
-                outcome.entries[frame.name] = estimate_image(pipeline, request, frame, ids[frame.name], report)
+            for frame, found in estimate_images(pipeline, request, frames, ids, report, frame_batch(cfg.inference)):
+                outcome.entries[frame.name] = found
         finally:
             frames.close()
         outcome.frames, outcome.people = report.processed, report.people

@@ -31,6 +31,7 @@ CONFIG_FLAGS = (
     ("det_threshold", "detector.score_threshold"),
     ("device", "inference.device"),
     ("batch_size", "inference.batch_size"),
+    ("frame_batch", "inference.frame_batch"),
     ("precision", "inference.precision"),
     ("backend", "inference.backend"),
     ("decode", "codec.decode"),
@@ -97,6 +98,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--det-threshold", type=float, metavar="F", help="minimum person box score (detector, --boxes)")
     group.add_argument("--device", metavar="DEVICE", help="cpu, cuda or cuda:N")
     group.add_argument("--batch-size", type=positive_int, metavar="N", help="person crops per network call")
+    group.add_argument(
+        "--frame-batch", type=positive_int, metavar="N",
+        help="frames run through the networks together (default: 8 on a GPU, 1 on a CPU or camera)",
+    )  # fmt: skip
     group.add_argument(
         "--precision",
         choices=PRECISION_NAMES,
