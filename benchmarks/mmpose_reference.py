@@ -1,7 +1,7 @@
 """``python -m benchmarks.mmpose_reference``: our networks against MMPose's own, built from its published configs.
 
 For each network, MMPose's ``TopdownPoseEstimator`` is built from the config file shipped in the mmpose
-wheel (no pretrained init; RTMPose's SyncBN as plain BN, the same computation in eval mode on one
+wheel (no pretrained init; RTMPose's and RTMW's SyncBN as plain BN, the same computation in eval mode on one
 process), every parameter and BN buffer is given random values (constant inits such as BN 1/0, zero
 position embeddings or LayerNorm 1/0 could hide a mismatch), its state dict is loaded strictly into
 ours, and both run in eval mode on the same random input. ``--perturb`` adds 1e-3 to one weight of our
@@ -59,6 +59,13 @@ NETWORKS: dict[str, tuple[str, ModelConfig]] = {
         "wholebody_2d_keypoint/rtmpose/coco-wholebody/rtmpose-m_8xb64-270e_coco-wholebody-256x192.py",
         ModelConfig(family="rtmpose", backbone="cspnext_m", input_size=(192, 256), num_deconv=0, keypoints="wholebody"),
     ),
+    **{
+        f"rtmw_{size}": (
+            f"wholebody_2d_keypoint/rtmpose/cocktail14/rtmw-{size}_8xb{batch}-270e_cocktail14-256x192.py",
+            ModelConfig(family="rtmw", backbone=f"cspnext_{size}", input_size=(192, 256), keypoints="wholebody"),
+        )
+        for size, batch in (("m", 1024), ("l", 1024), ("x", 704))
+    },
 }
 INPUT_SHAPE = (2, 3, 256, 192)
 TOLERANCE = 1e-5  # largest accepted max|ours - ref| / max|ref|
@@ -148,8 +155,9 @@ def reference_builder() -> tuple[Callable[[str], nn.Module], str]:
     def build(config: str) -> nn.Module:
         model_cfg = copy.deepcopy(Config.fromfile(config_root / config).model)
         model_cfg.backbone.pop("init_cfg", None)  # no pretrained download
-        if model_cfg.backbone.get("norm_cfg") == {"type": "SyncBN"}:
-            model_cfg.backbone.norm_cfg = {"type": "BN", "eps": 1e-5}  # SyncBN's default eps
+        for part in (model_cfg.backbone, model_cfg.get("neck", {})):  # RTMW's neck has SyncBN too
+            if part.get("norm_cfg") == {"type": "SyncBN"}:
+                part.norm_cfg = {"type": "BN", "eps": 1e-5}  # SyncBN's default eps
         return MODELS.build(model_cfg).eval()
 
     return build, mmpose.__version__

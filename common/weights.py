@@ -13,6 +13,7 @@ size is its size on disk.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import pickle
 import re
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from toppose.common.atomic import atomic_path, write_text
 from toppose.common.console import error_console, warn
 from toppose.common.errors import MissingWeightsError, UserError
 from toppose.common.limits import env_limit
@@ -66,23 +68,65 @@ def hub_checkpoint_path(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
+def sha256_sidecar(path: Path) -> Path:
+    """Where the cache records the sha256 of a file whose name publishes none: ``<file>.sha256`` beside it."""
+    return path.with_name(path.name + ".sha256")
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of the file at ``path``, as 64 hex digits."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _check_recorded_sha256(path: Path) -> None:
+    """A cached file without a published hash against the sha256 recorded beside it at its download: a missing
+    record, or a file that no longer matches it, is a :class:`UserError`."""
+    sidecar = sha256_sidecar(path)
+    redo = f"delete {path} and run again to download it anew"
+    try:
+        recorded = sidecar.read_text().split()
+    except FileNotFoundError:
+        raise UserError(f"{path}: its sha256, recorded at download, is missing ({sidecar}): {redo}") from None
+    except OSError as err:
+        raise UserError(f"{sidecar}: cannot read the recorded sha256 ({_one_line(err)}): {redo}") from None
+    if not recorded or recorded[0].lower() != file_sha256(path):
+        raise UserError(f"{path}: changed since its download (its sha256 differs from {sidecar}'s): {redo}")
+
+
+def _download(url: str, path: Path, sha256_prefix: str | None) -> None:
+    """``url`` to ``path``, checked by torch hub against ``sha256_prefix``; without one, its sha256 recorded in
+    :func:`sha256_sidecar` before the file takes its name (a download cut short leaves no file to trust)."""
+    if sha256_prefix is not None:
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256_prefix, progress=True)
+        return
+    with atomic_path(path) as tmp:
+        torch.hub.download_url_to_file(url, str(tmp), progress=True)
+        write_text(sha256_sidecar(path), file_sha256(tmp) + "\n")
+
+
 def fetch_checkpoint(url: str, sha256_prefix: str | None = None) -> Path:
     """The cached copy of ``url`` in the torch hub dir, downloading it first when absent.
 
     A failed download (offline, HTTP error) is a :class:`MissingWeightsError` naming the file, where
     to put it and the URL; a download whose sha256 does not start with ``sha256_prefix`` is a
-    :class:`UserError`.
+    :class:`UserError`. A file with no published ``sha256_prefix`` has its sha256 recorded at download
+    (:func:`sha256_sidecar`) and the cached file checked against it on every fetch.
     """
     path = hub_checkpoint_path(url)
     if path.is_file():
+        if sha256_prefix is None:
+            _check_recorded_sha256(path)
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), hash_prefix=sha256_prefix, progress=True)
+        _download(url, path, sha256_prefix)
     except (OSError, http.client.HTTPException) as err:
+        sidecar = sha256_sidecar(path)
+        record = "" if sha256_prefix else f", then record its sha256: sha256sum {path} > {sidecar}"
         raise MissingWeightsError(
             f"pretrained weights {path.name} are not cached and could not be downloaded ({_one_line(err)}): "
-            f"fetch {url} and save it as {path}"
+            f"fetch {url} and save it as {path}{record}"
         ) from None
     except RuntimeError as err:  # torch.hub's hash check
         raise UserError(f"download of {url} failed its integrity check ({_one_line(err)})") from None

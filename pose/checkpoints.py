@@ -2,8 +2,9 @@
 
 ``build_pose_model`` accepts, as ``weights``:
 
-* a registry name (:data:`pose.registry.REGISTRY`): MMPose's COCO releases, fetched once into
-  ``torch.hub.get_dir()/checkpoints/`` and checked against the sha256 prefix in their file name;
+* a registry name (:data:`pose.registry.REGISTRY`): MMPose's releases, fetched once into
+  ``torch.hub.get_dir()/checkpoints/`` and checked against the sha256 prefix in their file name (where the name
+  publishes none, RTMW-m/l's, against the sha256 recorded beside the file at its download, at every use);
 * a local file: the official SimpleBaseline release (Xiao et al.; our module names, optionally under
   ``state_dict`` and/or with DataParallel's ``module.`` prefix), an MMPose 0.x or 1.x checkpoint
   (``backbone.*`` for the trunk, ``keypoint_head.*`` (0.x) or ``head.*`` (1.x) for the head, under
@@ -60,7 +61,7 @@ def _family_keys(
     if found is not None and found is not family:
         raise UserError(
             f"{source}: this is a {found.title} checkpoint, not a {family.title} one "
-            f"(use a {found.name} setup, e.g. --config configs/{found.name}_*.toml, "
+            f"(use one of its setups: --pose-weights with a name of `toppose zoo --family {found.name}`, "
             f"or set model.family = '{found.name}')"
         )
     return family.to_model_keys(state, model)

@@ -21,6 +21,7 @@ from toppose.common.keypoint_sets import keypoint_set
 from toppose.common.poses import PoseResult
 from toppose.pose import geometry
 from toppose.pose.codecs import Outputs, TensorOutputs, build_codec
+from toppose.pose.models import FAMILIES
 from toppose.pose.models.inputs import in_channel_order, inference_copy, to_input_tensor
 from toppose.pose.oks import oks_nms
 from toppose.pose.precision import AUTOCAST_DTYPES, describe_precision, resolved_precision
@@ -75,8 +76,9 @@ class TopDownEstimator:
         if cfg.inference.precision not in PRECISION_NAMES:
             raise UserError(f"unknown precision '{cfg.inference.precision}' (choose from {', '.join(PRECISION_NAMES)})")
         self.precision = resolved_precision(cfg.inference)  # "auto" resolved for this machine
-        if self.precision == "fp16" and cfg.model.family == "rtmpose":
-            raise UserError("precision fp16 breaks RTMPose (its features leave fp16's range): use bf16 or fp32")
+        family = FAMILIES.get(cfg.model.family)
+        if self.precision == "fp16" and family is not None and not family.fp16_safe:
+            raise UserError(f"precision fp16 breaks {family.title} (its features leave fp16's range): use bf16 or fp32")
         self.autocast_dtype = AUTOCAST_DTYPES[self.precision]
         self.optimized = optimize and model is not None
         if self.optimized and self.device.type == "cpu":

@@ -6,8 +6,15 @@ the figure its model-zoo table reports. Figures and file names are MMPose's mode
 * HRNet: ``hrnet_coco.md``, ``hrnet_dark_coco.md``, ``hrnet_udp_coco.md`` (1.x files);
 * ViTPose: ``vitpose_coco.md``;
 * RTMPose: ``configs/body_2d_keypoint/rtmpose/coco/rtmpose_coco.md`` (trained on COCO, or AIC + COCO);
-* RTMPose Halpe-26 (body and feet, trained on Body8) and COCO-WholeBody-133 (RTMPose, and DWPose's distilled
-  students): ``projects/rtmpose/README.md``, whose tables give the Body8 AUC and the COCO-WholeBody whole AP.
+* RTMPose Halpe-26 (body and feet, trained on Body8) and COCO-WholeBody-133 (RTMPose, DWPose's distilled
+  students, and RTMW trained on the Cocktail14 datasets): ``projects/rtmpose/README.md``, whose tables give the
+  Body8 AUC and the COCO-WholeBody whole AP (RTMW's also in ``configs/wholebody_2d_keypoint/rtmpose/cocktail14/
+  rtmw_cocktail14.yml``).
+
+The file names carry the first 8 hex digits of the file's sha256, except three that publish no hash: RTMW-m and
+RTMW-l's (``rtmw_m_256x192``, ``rtmw_l_256x192``, ``rtmw_l_384x288``). Their :attr:`RegistryEntry.sha256_prefix`
+is ``None``, and the cache records their sha256 when it downloads them and checks it at every later use
+(:func:`common.weights.fetch_checkpoint`).
 
 All were trained on RGB frames by MMPose: the non-UDP configs (``TopdownAffine`` without ``use_udp``,
 ``MSRAHeatmap``/``SimCCLabel``) in the legacy convention, the UDP ones and ViTPose in the UDP convention.
@@ -25,6 +32,8 @@ MMPOSE = "https://download.openmmlab.com/mmpose/"
 SIMPLEBASELINE_URL = MMPOSE + "top_down/resnet/"
 TOPDOWN_V1_URL = MMPOSE + "v1/body_2d_keypoint/topdown_heatmap/coco/"
 RTMPOSE_URL = MMPOSE + "v1/projects/rtmposev1/"
+RTMW_URL = MMPOSE + "v1/projects/rtmw/"
+HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})_\d{8}\.pth$")
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,11 @@ class RegistryEntry:
         return self.url.rsplit("/", 1)[-1]
 
     @property
-    def sha256_prefix(self) -> str:
-        """The hash part of the file name: the first 8 hex digits of the file's sha256."""
-        return re.search(r"-([0-9a-f]{8})_\d{8}\.pth$", self.file_name).group(1)
+    def sha256_prefix(self) -> str | None:
+        """The hash part of the file name: the first 8 hex digits of the file's sha256; ``None`` where the name
+        publishes none (RTMW-m/l)."""
+        found = HASH_IN_NAME.search(self.file_name)
+        return found.group(1) if found else None
 
     def setup(self) -> dict[str, Any]:
         """The model-setup fields this checkpoint fixes (dotted config names)."""
@@ -133,6 +144,15 @@ def _rtmpose_wholebody(size: str, data: str, input_size: str, stamp: str, ap: fl
     return name, entry
 
 
+def _rtmw(size: str, file_name: str, ap: float) -> tuple[str, RegistryEntry]:
+    """RTMW (COCO-WholeBody-133, trained on Cocktail14); RTMW-m/l were distilled from a larger RTMW
+    (``rtmw-dw-l-m``, ``rtmw-dw-x-l``), and their file names publish no hash."""
+    height, width = (int(v) for v in re.search(r"-(\d+)x(\d+)-", file_name).groups())
+    entry = RegistryEntry(RTMW_URL + file_name, "rtmw", f"cspnext_{size}", (width, height), ap, keypoints="wholebody",
+                          published_metric="COCO-WholeBody AP")  # fmt: skip
+    return f"rtmw_{size}_{height}x{width}", entry
+
+
 REGISTRY: dict[str, RegistryEntry] = dict(
     [
         _simplebaseline(50, "256x192", "ec54d7f3_20200709", 71.8),
@@ -185,5 +205,10 @@ REGISTRY: dict[str, RegistryEntry] = dict(
         _rtmpose_wholebody("m", "ucoco_dw-ucoco", "256x192", "c8b76419_20230728", 60.6),
         _rtmpose_wholebody("l", "ucoco_dw-ucoco", "256x192", "4d6dfc62_20230728", 63.1),
         _rtmpose_wholebody("l", "ucoco_dw-ucoco", "384x288", "2438fd99_20230728", 66.5),
+        _rtmw("m", "rtmw-dw-l-m_simcc-cocktail14_270e-256x192-20231122.pth", 58.2),
+        _rtmw("l", "rtmw-dw-x-l_simcc-cocktail14_270e-256x192-20231122.pth", 66.0),
+        _rtmw("l", "rtmw-dw-x-l_simcc-cocktail14_270e-384x288-20231122.pth", 70.1),
+        _rtmw("x", "rtmw-x_simcc-cocktail14_pt-ucoco_270e-256x192-13a2546d_20231208.pth", 67.2),
+        _rtmw("x", "rtmw-x_simcc-cocktail14_pt-ucoco_270e-384x288-f840f204_20231122.pth", 70.2),
     ]
 )

@@ -48,6 +48,8 @@ ARCHITECTURE_FIELDS = (
 # Fields our training checkpoints record that only tune inference: adopted unless set explicitly.
 TUNING_FIELDS = ("crop.padding", "codec.sigma", "codec.simcc_sigma", "codec.decode", "codec.blur_kernel")
 # What a training checkpoint from before conventions and channel orders were recorded was trained with.
+# the head's last layer, one output channel per keypoint: a plain convolution, or RTMW's ConvModule
+HEAD_LAST_LAYERS = ("final_layer.weight", "final_layer.conv.weight")
 FIRST_VERSION_DEFAULTS = {"codec.convention": "half_pixel", "model.channel_order": "rgb", "model.keypoints": "coco17"}
 UDP_CODEC = re.compile(r"UDPHeatmap|use_udp\s*=\s*True|encoding\s*=\s*['\"]UDP['\"]")
 MSRA_CODEC = re.compile(r"MSRAHeatmap|TopDownGenerateTarget")
@@ -110,7 +112,8 @@ def keypoints_of_head(state: Any) -> str | None:
     count no set has is a :class:`UserError`."""
     if not isinstance(state, Mapping):
         return None
-    heads = [value for key, value in state.items() if key.endswith("final_layer.weight") and hasattr(value, "shape")]
+    heads = [value for key, value in state.items()
+             if key.endswith(HEAD_LAST_LAYERS) and hasattr(value, "shape")]  # fmt: skip
     if not heads:
         return None
     found = set_of_size(int(heads[-1].shape[0]))

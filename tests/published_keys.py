@@ -1,7 +1,8 @@
 """State-dict key names and shapes of MMPose's published checkpoints, written down from the published sources'
-construction rules (MMDetection's CSPNeXt and MMPose's RTMCCHead; MMPose's HRNet and HeatmapHead;
-mmpretrain's VisionTransformer as ViTPose configures it; torchvision's ResNet with the SimpleBaseline head),
-independently of this project's modules: the reference the model-zoo tests check our networks against.
+construction rules (MMDetection's CSPNeXt and MMPose's RTMCCHead; MMPose's CSPNeXtPAFPN and RTMWHead; MMPose's
+HRNet and HeatmapHead; mmpretrain's VisionTransformer as ViTPose configures it; torchvision's ResNet with the
+SimpleBaseline head), independently of this project's modules: the reference the model-zoo tests check our
+networks against.
 """
 
 from __future__ import annotations
@@ -24,10 +25,24 @@ def _conv_module(prefix: str, cin: int, cout: int, kernel: int, groups: int = 1)
     return {f"{prefix}.conv.weight": (cout, cin // groups, kernel, kernel), **_bn(f"{prefix}.bn", cout)}
 
 
-def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int], out_channels: int = K) -> Shapes:
-    """CSPNeXt P5 (expand 0.5, channel attention, SPP at stage 4) + RTMCCHead (GAU 256/512/128, split 2) with
-    ``out_channels`` keypoints (the configs' ``out_channels``: 17 for COCO, 26 for Body8-Halpe26, 133 for
-    COCO-WholeBody)."""
+def _csp_layer(prefix: str, cin: int, cout: int, blocks: int, attention: bool) -> Shapes:
+    """CSPLayer (expand 0.5) of CSPNeXt blocks (3x3, then a 5x5 depthwise-separable convolution), with or without
+    channel attention."""
+    mid = cout // 2
+    shapes = _conv_module(f"{prefix}.main_conv", cin, mid, 1) | _conv_module(f"{prefix}.short_conv", cin, mid, 1)
+    shapes |= _conv_module(f"{prefix}.final_conv", 2 * mid, cout, 1)
+    for block in range(blocks):
+        b = f"{prefix}.blocks.{block}"
+        shapes |= _conv_module(f"{b}.conv1", mid, mid, 3)
+        shapes |= _conv_module(f"{b}.conv2.depthwise_conv", mid, mid, 5, groups=mid)
+        shapes |= _conv_module(f"{b}.conv2.pointwise_conv", mid, mid, 1)
+    if attention:
+        shapes |= {f"{prefix}.attention.fc.weight": (2 * mid, 2 * mid, 1, 1), f"{prefix}.attention.fc.bias": (2 * mid,)}
+    return shapes
+
+
+def _cspnext_keys(deepen: float, widen: float) -> Shapes:
+    """CSPNeXt P5 (expand 0.5, channel attention, SPP at stage 4) under ``backbone.``."""
     shapes: Shapes = {}
     half, stem = int(64 * widen // 2), int(64 * widen)
     for index, (cin, cout) in enumerate([(3, half), (half, half), (half, stem)]):
@@ -37,26 +52,17 @@ def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int], out_c
         cin, cout, n = int(cin * widen), int(cout * widen), max(round(blocks * deepen), 1)
         prefix = f"backbone.stage{stage}"
         shapes |= _conv_module(f"{prefix}.0", cin, cout, 3)
-        csp = f"{prefix}.{2 if spp else 1}"
         if spp:
             shapes |= _conv_module(f"{prefix}.1.conv1", cout, cout // 2, 1)
             shapes |= _conv_module(f"{prefix}.1.conv2", 4 * (cout // 2), cout, 1)
-        mid = cout // 2
-        shapes |= _conv_module(f"{csp}.main_conv", cout, mid, 1) | _conv_module(f"{csp}.short_conv", cout, mid, 1)
-        shapes |= _conv_module(f"{csp}.final_conv", 2 * mid, cout, 1)
-        for block in range(n):
-            b = f"{csp}.blocks.{block}"
-            shapes |= _conv_module(f"{b}.conv1", mid, mid, 3)
-            shapes |= _conv_module(f"{b}.conv2.depthwise_conv", mid, mid, 5, groups=mid)
-            shapes |= _conv_module(f"{b}.conv2.pointwise_conv", mid, mid, 1)
-        shapes |= {f"{csp}.attention.fc.weight": (2 * mid, 2 * mid, 1, 1), f"{csp}.attention.fc.bias": (2 * mid,)}
+        shapes |= _csp_layer(f"{prefix}.{2 if spp else 1}", cout, cout, n, attention=True)
+    return shapes
+
+
+def _gau_and_classifiers(input_size: tuple[int, int]) -> Shapes:
+    """RTMCCBlock (256 in and out, expansion 2, s 128, no relative bias) and the SimCC classifiers (split 2)."""
     width, height = input_size
-    channels, tokens = int(1024 * widen), (width // 32) * (height // 32)
-    return shapes | {
-        "head.final_layer.weight": (out_channels, channels, 7, 7),
-        "head.final_layer.bias": (out_channels,),
-        "head.mlp.0.g": (1,),
-        "head.mlp.1.weight": (256, tokens),
+    return {
         "head.gau.gamma": (2, 128),
         "head.gau.beta": (2, 128),
         "head.gau.o.weight": (256, 512),
@@ -65,6 +71,46 @@ def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int], out_c
         "head.gau.res_scale.scale": (256,),
         "head.cls_x.weight": (2 * width, 256),
         "head.cls_y.weight": (2 * height, 256),
+    }
+
+
+def rtmpose_keys(deepen: float, widen: float, input_size: tuple[int, int], out_channels: int = K) -> Shapes:
+    """CSPNeXt P5 + RTMCCHead (7x7 convolution with bias, GAU 256/512/128, split 2) with ``out_channels``
+    keypoints (the configs' ``out_channels``: 17 for COCO, 26 for Body8-Halpe26, 133 for COCO-WholeBody)."""
+    width, height = input_size
+    channels, tokens = int(1024 * widen), (width // 32) * (height // 32)
+    shapes = _cspnext_keys(deepen, widen) | _gau_and_classifiers(input_size)
+    return shapes | {
+        "head.final_layer.weight": (out_channels, channels, 7, 7),
+        "head.final_layer.bias": (out_channels,),
+        "head.mlp.0.g": (1,),
+        "head.mlp.1.weight": (256, tokens),
+    }
+
+
+def rtmw_keys(deepen: float, widen: float, input_size: tuple[int, int], out_channels: int = 133) -> Shapes:
+    """CSPNeXt P5 giving stages 2-4 + CSPNeXtPAFPN (``in_channels`` those stages' widths, no ``out_channels``, 2 CSP
+    blocks, expand 0.5, no channel attention) + RTMWHead (``in_channels`` the widest, 7x7 ConvModules with BN,
+    pixel shuffle 2, two 128-wide token MLPs, the RTMCC GAU, split 2), as the rtmw-{m,l,x} configs set them."""
+    c = [int(channels * widen) for channels in (256, 512, 1024)]
+    shapes = _cspnext_keys(deepen, widen)
+    for index, level in enumerate(range(len(c) - 1, 0, -1)):  # top-down, from the coarsest map
+        shapes |= _conv_module(f"neck.reduce_layers.{index}", c[level], c[level - 1], 1)
+        shapes |= _csp_layer(f"neck.top_down_blocks.{index}", 2 * c[level - 1], c[level - 1], 2, attention=False)
+    for level in range(len(c) - 1):  # bottom-up, from the finest map
+        shapes |= _conv_module(f"neck.downsamples.{level}", c[level], c[level], 3)
+        shapes |= _csp_layer(f"neck.bottom_up_blocks.{level}", 2 * c[level], c[level + 1], 2, attention=False)
+    width, height = input_size
+    top, tokens = c[-1], (width // 32) * (height // 32)
+    shapes |= _conv_module("head.final_layer", top, out_channels, 7)
+    shapes |= _conv_module("head.conv_dec", top // 4, top // 4, 7)
+    shapes |= _conv_module("head.final_layer2", top // 2 + top // 4, out_channels, 7)
+    shapes |= _gau_and_classifiers(input_size)
+    return shapes | {
+        "head.mlp.0.g": (1,),
+        "head.mlp.1.weight": (128, tokens),
+        "head.mlp2.0.g": (1,),
+        "head.mlp2.1.weight": (128, 4 * tokens),
     }
 
 

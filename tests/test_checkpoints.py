@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.error
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import torch
 from toppose.common.config import ModelConfig
 from toppose.common.errors import EXIT_MISSING_WEIGHTS, MissingWeightsError, UserError
-from toppose.common.weights import fetch_checkpoint, hub_checkpoint_path
+from toppose.common.weights import fetch_checkpoint, hub_checkpoint_path, sha256_sidecar
 from toppose.pose import checkpoints
 from toppose.pose.checkpoints import build_pose_model
 from toppose.pose.models import FAMILIES, SimpleBaseline
@@ -149,21 +150,29 @@ def test_config_mismatches_are_errors() -> None:
         build_pose_model(ModelConfig(backbone="vgg16"), weights="")
 
 
+# the registry entries whose file names publish no sha256 prefix (RTMW-m and RTMW-l, 2023-11-22)
+HASHLESS = {"rtmw_m_256x192", "rtmw_l_256x192", "rtmw_l_384x288"}
+
+
 def test_registry_entries_match_their_file_names() -> None:
-    assert len(REGISTRY) == 50
+    assert len(REGISTRY) == 55
+    assert {name for name, entry in REGISTRY.items() if entry.sha256_prefix is None} == HASHLESS
     for name, entry in REGISTRY.items():
         assert entry.url.startswith("https://download.openmmlab.com/mmpose/")
-        assert re.fullmatch(r"[0-9a-f]{8}", entry.sha256_prefix) and f"-{entry.sha256_prefix}_" in entry.file_name
+        if name in HASHLESS:
+            assert re.search(r"-\d{8}\.pth$", entry.file_name) and not re.search(r"[0-9a-f]{8}_\d{8}", entry.file_name)
+        else:
+            assert re.fullmatch(r"[0-9a-f]{8}", entry.sha256_prefix) and f"-{entry.sha256_prefix}_" in entry.file_name
         width, height = entry.input_size
         assert f"{height}x{width}" in name and f"{height}x{width}" in entry.file_name
         assert entry.family in FAMILIES and entry.backbone in FAMILIES[entry.family].backbones
-        assert name.startswith(entry.family) or (name.startswith("dwpose") and entry.family == "rtmpose")
+        assert name.startswith(entry.family + "_") or (name.startswith("dwpose") and entry.family == "rtmpose")
         lowest = {"COCO AP": 60.0, "Body8 AUC": 60.0, "COCO-WholeBody AP": 45.0}[entry.published_metric]
         assert lowest < entry.published_ap < 80.0
         assert entry.keypoints == {"COCO AP": "coco17", "Body8 AUC": "halpe26"}.get(entry.published_metric, "wholebody")
         # UDP in the name, or ViTPose (trained with UDPHeatmap), exactly where the entry says udp
         assert (entry.convention == "udp") == ("udp" in entry.file_name or entry.family == "vitpose")
-        assert (entry.codec == "simcc") == (entry.family == "rtmpose") == ("simcc" in entry.file_name)
+        assert (entry.codec == "simcc") == (entry.family in ("rtmpose", "rtmw")) == ("simcc" in entry.file_name)
 
 
 @pytest.fixture
@@ -203,6 +212,59 @@ def test_fetch_uses_the_cache_then_downloads_with_hash(hub_dir: Path, monkeypatc
     assert path == hub_checkpoint_path(url) == hub_dir / "checkpoints" / "net-0123abcd_2020.pth"
     assert fetch_checkpoint(url, "0123abcd") == path
     assert calls == [(url, "0123abcd")]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # torch hub checked it: no record beside it
+
+
+def test_a_hashless_download_records_its_sha256_and_a_changed_file_is_refused(
+    hub_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def download(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        calls.append((url, hash_prefix))
+        Path(dst).write_bytes(b"weights")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    url = "https://example.invalid/models/net_270e-256x192-20231122.pth"
+    path = fetch_checkpoint(url)
+    sidecar = sha256_sidecar(path)
+    assert path == hub_dir / "checkpoints" / "net_270e-256x192-20231122.pth" and path.read_bytes() == b"weights"
+    assert sidecar.read_text() == hashlib.sha256(b"weights").hexdigest() + "\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, sidecar.name]  # no temporary left
+    assert fetch_checkpoint(url) == path and calls == [(url, None)]  # checked against its record, not downloaded
+
+    path.write_bytes(b"weightz")
+    with pytest.raises(UserError, match=r"changed since its download .* delete .*download it anew") as info:
+        fetch_checkpoint(url)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+    path.write_bytes(b"weights")
+    sidecar.unlink()
+    with pytest.raises(UserError, match=r"recorded at download, is missing .* delete .*download it anew") as info:
+        fetch_checkpoint(url)
+    assert "\n" not in str(info.value) and str(sidecar) in str(info.value)
+    assert calls == [(url, None)]
+
+
+def test_a_hashless_download_cut_short_leaves_nothing(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def cut_short(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        Path(dst).write_bytes(b"wei")
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", cut_short)
+    url = "https://example.invalid/models/net-20231122.pth"
+    with pytest.raises(MissingWeightsError, match=r"sha256sum .*net-20231122\.pth > .*net-20231122\.pth\.sha256$"):
+        fetch_checkpoint(url)
+    assert list((hub_dir / "checkpoints").iterdir()) == []
+
+
+def test_an_offline_hashless_registry_name_says_how_to_record_its_sha256(hub_dir: Path) -> None:
+    entry = REGISTRY["rtmw_m_256x192"]
+    with pytest.raises(MissingWeightsError) as info:
+        checkpoints.resolve_weights("rtmw_m_256x192")
+    target, message = hub_dir / "checkpoints" / entry.file_name, str(info.value)
+    assert "\n" not in message and entry.url in message
+    assert message.endswith(f"save it as {target}, then record its sha256: sha256sum {target} > {target}.sha256")
 
 
 def test_failed_hash_check_is_a_user_error(hub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

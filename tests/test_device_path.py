@@ -151,12 +151,15 @@ def test_fp16_breaks_rtmpose_where_bf16_does_not() -> None:
     assert errors[torch.float16] > 0.5 and errors[torch.bfloat16] < 0.1
 
 
-def test_fp16_is_refused_for_rtmpose() -> None:
+@pytest.mark.parametrize(("family", "title"), [("rtmpose", "RTMPose"), ("rtmw", "RTMW")])
+def test_fp16_is_refused_for_rtmposes_trunk(family: str, title: str) -> None:
     cfg = Config()
-    cfg.model.family, cfg.codec.type, cfg.inference.precision = "rtmpose", "simcc", "fp16"
-    with pytest.raises(UserError, match="fp16 breaks RTMPose"):
+    cfg.model.family, cfg.codec.type, cfg.inference.precision = family, "simcc", "fp16"
+    with pytest.raises(UserError, match=f"fp16 breaks {title} "):
         TopDownEstimator(None, cfg)
     cfg.inference.precision = "bf16"
+    TopDownEstimator(None, cfg)
+    cfg.model.family, cfg.codec.type, cfg.inference.precision = "hrnet", "heatmap", "fp16"
     TopDownEstimator(None, cfg)
 
 

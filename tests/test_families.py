@@ -91,21 +91,34 @@ def test_an_unregistered_family_is_no_choice_of_the_config(tmp_path: Path) -> No
     config.write_text(TOY_TOML)
     with pytest.raises(ConfigError) as info:
         load_config(config)
-    expected = "[model] family: expected one of 'simplebaseline', 'hrnet', 'vitpose', 'rtmpose', got 'toypose'"
+    expected = "[model] family: expected one of 'simplebaseline', 'hrnet', 'vitpose', 'rtmpose', 'rtmw', got 'toypose'"
     assert str(info.value) == f"{config} {expected}"
 
 
-def test_registering_refuses_a_taken_name_and_an_unknown_codec(toy_family: FamilySpec) -> None:
+def test_registering_refuses_a_taken_name_an_unknown_codec_and_an_unknown_base(toy_family: FamilySpec) -> None:
     with pytest.raises(ValueError, match="registered already"):
         register_family(TOY)
     with pytest.raises(ValueError, match="unknown codec 'depth'"):
         register_family(dataclasses.replace(TOY, name="toydepth", codec="depth"))
+    with pytest.raises(ValueError, match="extends 'toyless', which is not registered"):
+        register_family(dataclasses.replace(TOY, name="toyplus", extends="toyless"))
+
+
+def test_an_extension_s_files_are_its_own_and_its_base_s_stay_the_base_s(toy_family: FamilySpec) -> None:
+    """A family that extends another carries the base's signature too: its own decides, in either order."""
+    plus = register_family(dataclasses.replace(TOY, name="toyplus", signature="plus_head.weight", extends="toypose"))
+    assert family_of_keys(["net.toy_head.weight", "net.plus_head.weight"]) is plus
+    assert family_of_keys(["net.plus_head.weight", "net.toy_head.weight"]) is plus
+    assert family_of_keys(["net.toy_head.weight"]) is toy_family
+    assert family_of_keys(["head.mlp2.1.weight", "head.gau.uv.weight"]) is FAMILIES["rtmw"]
+    assert family_of_keys(["head.gau.uv.weight"]) is FAMILIES["rtmpose"]
 
 
 @pytest.mark.parametrize("family", FAMILIES.values(), ids=lambda family: family.name)
 def test_each_family_builds_its_backbones_recognises_them_and_keeps_their_names(family: FamilySpec) -> None:
-    """Every backbone a description names builds; the network's keys carry its family's signature and no other's,
-    and pass its renaming hook unchanged (a checkpoint of our own loads into the family that wrote it)."""
+    """Every backbone a description names builds; the network's keys carry its family's signature and no other's
+    (but the one of the family it extends), and pass its renaming hook unchanged (a checkpoint of our own loads
+    into the family that wrote it)."""
     for backbone in family.backbones:
         cfg = ModelConfig(family=family.name, backbone=backbone, input_size=(192, 256), num_deconv=2)
         stride = family.heatmap_stride(cfg)
@@ -113,6 +126,6 @@ def test_each_family_builds_its_backbones_recognises_them_and_keeps_their_names(
         with torch.device("meta"):  # shapes only: ViTPose-H has 630 M parameters
             network = build_network(cfg)
         state = network.state_dict()
-        carried = [f.name for f in FAMILIES.values() if any(key.endswith(f.signature) for key in state)]
-        assert carried == [family.name] and family_of_keys(state) is family, backbone
+        carried = {f.name for f in FAMILIES.values() if any(key.endswith(f.signature) for key in state)}
+        assert carried == {family.name, family.extends} - {None} and family_of_keys(state) is family, backbone
         assert family.to_model_keys(state, network).keys() == state.keys()

@@ -17,25 +17,34 @@ from toppose.pose.models import build_network
 from toppose.pose.registry import REGISTRY
 from toppose.pose.setup import apply_weights_setup
 
-from tests.published_keys import hrnet_keys, random_state, rtmpose_keys, simplebaseline_keys, vitpose_keys
+from tests.published_keys import (
+    hrnet_keys,
+    random_state,
+    rtmpose_keys,
+    rtmw_keys,
+    simplebaseline_keys,
+    vitpose_keys,
+)
 
-RTMPOSE_FACTORS = {"t": (0.167, 0.375), "s": (0.33, 0.5), "m": (0.67, 0.75), "l": (1.0, 1.0)}
+# the configs' (deepen_factor, widen_factor); RTMW-x's in its cocktail14 configs
+CSPNEXT_FACTORS = {"t": (0.167, 0.375), "s": (0.33, 0.5), "m": (0.67, 0.75), "l": (1.0, 1.0), "x": (1.33, 1.25)}
 
 
 def published_out_channels(file_name: str) -> int:
-    """The RTMPose configs' head ``out_channels``, by the dataset the file name names: Halpe-26 (Body8) 26,
-    COCO-WholeBody and UBody-COCO (DWPose) 133, COCO 17."""
+    """The RTMPose and RTMW configs' head ``out_channels``, by the dataset the file name names: Halpe-26 (Body8)
+    26, COCO-WholeBody, UBody-COCO (DWPose) and Cocktail14 (RTMW) 133, COCO 17."""
     if "halpe26" in file_name:
         return 26
-    return 133 if "wholebody" in file_name or "ucoco" in file_name else 17
+    return 133 if any(data in file_name for data in ("wholebody", "ucoco", "cocktail14")) else 17
 
 
 def published_keys(name: str) -> dict[str, tuple[int, ...]]:
     """The keys and shapes the published source defines for a registry entry (MMPose 1.x layout)."""
     entry = REGISTRY[name]
-    if entry.family == "rtmpose":
-        factors = RTMPOSE_FACTORS[entry.backbone.removeprefix("cspnext_")]
-        return rtmpose_keys(*factors, entry.input_size, published_out_channels(entry.file_name))
+    if entry.family in ("rtmpose", "rtmw"):
+        factors = CSPNEXT_FACTORS[entry.backbone.removeprefix("cspnext_")]
+        keys = rtmpose_keys if entry.family == "rtmpose" else rtmw_keys
+        return keys(*factors, entry.input_size, published_out_channels(entry.file_name))
     if entry.family == "hrnet":
         return hrnet_keys(int(entry.backbone.removeprefix("hrnet_w")))
     if entry.family == "vitpose":
@@ -94,7 +103,7 @@ def _save_mmpose(state: dict[str, torch.Tensor], path: Path, head_prefix: str = 
 
 
 # The smallest network of each family and decoder; bigger ones share their code.
-LOADED = ["rtmpose_t_coco_256x192", "rtmpose_s_aic-coco_256x192", "hrnet_w32_udp_coco_256x192",
+LOADED = ["rtmpose_t_coco_256x192", "rtmpose_s_aic-coco_256x192", "rtmw_m_256x192", "hrnet_w32_udp_coco_256x192",
           "vitpose_s_coco_256x192", "vitpose_s_simple_coco_256x192"]  # fmt: skip
 
 
@@ -110,10 +119,11 @@ def test_mmpose_files_load_exactly_and_run(name: str, tmp_path: Path) -> None:
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
     width, height = cfg.model.input_size
     outputs = TopDownEstimator(model, cfg).network_outputs(np.zeros((2, height, width, 3), np.uint8))
+    count = published_out_channels(REGISTRY[name].file_name)
     if cfg.codec.type == "simcc":
-        assert [o.shape for o in outputs] == [(2, 17, 2 * width), (2, 17, 2 * height)]
+        assert [o.shape for o in outputs] == [(2, count, 2 * width), (2, count, 2 * height)]
     else:
-        assert [o.shape for o in outputs] == [(2, 17, height // 4, width // 4)]
+        assert [o.shape for o in outputs] == [(2, count, height // 4, width // 4)]
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
@@ -159,11 +169,13 @@ def test_vit_pos_embed_with_a_class_token_slot_drops_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("file_family", "setup"), [("rtmpose_t_coco_256x192", "hrnet_w32_coco_256x192"),
                                                     ("hrnet_w32_coco_256x192", "simplebaseline_res50_coco_256x192"),
-                                                    ("vitpose_s_coco_256x192", "rtmpose_t_coco_256x192")])  # fmt: skip
+                                                    ("vitpose_s_coco_256x192", "rtmpose_t_coco_256x192"),
+                                                    ("rtmw_m_256x192", "dwpose_m_256x192"),
+                                                    ("dwpose_m_256x192", "rtmw_m_256x192")])  # fmt: skip
 def test_a_checkpoint_of_another_family_names_its_family(file_family: str, setup: str, tmp_path: Path) -> None:
     path = tmp_path / "other.pth"
     _save_mmpose(random_state(published_keys(file_family)), path)
-    found = {"rtmpose": "RTMPose", "hrnet": "HRNet", "vitpose": "ViTPose"}[REGISTRY[file_family].family]
+    found = {"rtmpose": "RTMPose", "rtmw": "RTMW", "hrnet": "HRNet", "vitpose": "ViTPose"}[REGISTRY[file_family].family]
     with pytest.raises(UserError, match=f"other.pth: this is a {found} checkpoint, not a") as info:
         build_pose_model(setup_of(setup, weights=str(path)).model)
     assert "\n" not in str(info.value)

@@ -5,7 +5,7 @@ builds and the checkpoint loader recognises."""
 
 from __future__ import annotations
 
-from toppose.pose.models import hrnet, rtmpose, simplebaseline, vitpose
+from toppose.pose.models import hrnet, rtmpose, rtmw, simplebaseline, vitpose
 from toppose.pose.models.family import (
     FAMILIES,
     FamilySpec,
@@ -16,10 +16,11 @@ from toppose.pose.models.family import (
 )
 from toppose.pose.models.hrnet import HRNet
 from toppose.pose.models.rtmpose import RTMPose
+from toppose.pose.models.rtmw import RTMW
 from toppose.pose.models.simplebaseline import SimpleBaseline
 from toppose.pose.models.vitpose import ViTPose
 
-for _module in (simplebaseline, hrnet, vitpose, rtmpose):  # in the order configs list them
+for _module in (simplebaseline, hrnet, vitpose, rtmpose, rtmw):  # in the order configs list them
     register_family(_module.FAMILY)
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FamilySpec",
     "HRNet",
     "RTMPose",
+    "RTMW",
     "SimpleBaseline",
     "ViTPose",
     "build_network",

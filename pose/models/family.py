@@ -28,10 +28,15 @@ class FamilySpec:
     codec: str  # what the network outputs (codec.type)
     input_multiple: int  # both sides of model.input_size must be multiples of it
     heatmap_stride: Callable[[ModelConfig], int | None]  # input size / model.heatmap_size; None: no heatmaps
-    signature: str  # the end of a checkpoint key that only this family's files have
+    signature: str  # the end of a checkpoint key that only this family's files (and its extensions') have
     # the checkpoint's tensors under the module names of the network they are loaded into
     to_model_keys: Callable[[Mapping[str, Tensor], nn.Module], dict[str, Tensor]]
     build: Callable[[ModelConfig, float], nn.Module]  # a new network (model setup, SimCC bins per input pixel)
+    # the family whose signature this one's files carry too (RTMW's head has RTMPose's attention unit): where
+    # both signatures are found, this family's decides
+    extends: str | None = None
+    # False where fp16 arithmetic breaks the network (RTMPose's trunk: its features leave fp16's range)
+    fp16_safe: bool = True
 
 
 FAMILIES: dict[str, FamilySpec] = {}  # name -> description, in registration order
@@ -43,6 +48,8 @@ def register_family(family: FamilySpec) -> FamilySpec:
         raise ValueError(f"pose family {family.name!r} is registered already")
     if family.codec not in CODEC_TYPES:
         raise ValueError(f"pose family {family.name!r}: unknown codec {family.codec!r} (choose from {CODEC_TYPES})")
+    if family.extends is not None and family.extends not in FAMILIES:
+        raise ValueError(f"pose family {family.name!r} extends {family.extends!r}, which is not registered (before it)")
     FAMILIES[family.name] = family
     FAMILY_BACKBONES[family.name] = family.backbones
     return family
@@ -80,8 +87,11 @@ def build_network(model_cfg: ModelConfig, split_ratio: float = 2.0) -> nn.Module
 
 
 def family_of_keys(keys: Collection[str]) -> FamilySpec | None:
-    """The family whose checkpoints carry keys like these, or ``None`` when none does."""
-    return next((f for f in FAMILIES.values() if any(key.endswith(f.signature) for key in keys)), None)
+    """The family whose checkpoints carry keys like these, or ``None`` when none does: the one whose signature a key
+    ends with, and of a family and one that extends it, the extension."""
+    found = [f for f in FAMILIES.values() if any(key.endswith(f.signature) for key in keys)]
+    extended = {f.extends for f in found}
+    return next((f for f in found if f.name not in extended), None)
 
 
 def mmpose_keys(state: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:

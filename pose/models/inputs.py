@@ -53,7 +53,8 @@ def network_input(crops_bgr: torch.Tensor, channel_order: str) -> torch.Tensor:
 class Float32Head(nn.Module):
     """A trunk, then the head in float32 even under autocast: the outputs that keypoints are decoded from
     (by argmax over SimCC bins or heatmap pixels) keep float32's resolution, where bfloat16's 8-bit
-    mantissa would round near-equal maxima into ties."""
+    mantissa would round near-equal maxima into ties. A trunk giving several maps (RTMW's backbone and
+    neck) hands them to the head as arguments."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
@@ -62,6 +63,8 @@ class Float32Head(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         features = self.backbone(images)
         with torch.autocast(images.device.type, enabled=False):
+            if isinstance(features, tuple):
+                return self.head(*(f.float() for f in features))
             return self.head(features.float())
 
 
@@ -78,8 +81,8 @@ def inference_copy(
     model: nn.Module, device: torch.device, autocast_dtype: torch.dtype | None = None, prepack: bool = True
 ) -> nn.Module:
     """A copy of ``model`` for inference: batch norms folded into their convolutions, channels-last, and
-    for a network made of a ``backbone`` and a ``head`` (the zoo's RTMPose, HRNet, ViTPose), the head
-    outside autocast (:class:`Float32Head`).
+    for a network made of a ``backbone`` (and a ``neck``) and a ``head`` (the zoo's RTMPose, RTMW, HRNet,
+    ViTPose), the head outside autocast (:class:`Float32Head`).
 
     For a copy that runs under autocast to ``autocast_dtype``, the layers autocast casts (outside the
     float32 head) hold their weights in that type already: the same outputs without a cast of every
@@ -93,7 +96,9 @@ def inference_copy(
     """
     model.eval()
     if isinstance(getattr(model, "backbone", None), nn.Module) and isinstance(getattr(model, "head", None), nn.Module):
-        fused: nn.Module = Float32Head(fuse(model.backbone), fuse(model.head))
+        neck = getattr(model, "neck", None)
+        trunk = nn.Sequential(model.backbone, neck) if isinstance(neck, nn.Module) else model.backbone
+        fused: nn.Module = Float32Head(fuse(trunk), fuse(model.head))
     else:
         fused = fuse(model)
     fused = fused.to(device=device, memory_format=torch.channels_last).eval()

@@ -243,4 +243,5 @@ FAMILY = FamilySpec(
     signature="gau.uv.weight",
     to_model_keys=mmpose_keys,
     build=_build,
+    fp16_safe=False,  # its features leave fp16's range (issue 26's CUDA measurement)
 )

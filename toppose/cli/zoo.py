@@ -18,7 +18,7 @@ from toppose.pose.registry import REGISTRY
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="toppose zoo", description=__doc__.splitlines()[0])
-    parser.add_argument("--family", help="only this family (rtmpose, hrnet, vitpose, simplebaseline)")
+    parser.add_argument("--family", help="only this family (rtmpose, rtmw, hrnet, vitpose, simplebaseline)")
     parser.add_argument("--keypoints", choices=tuple(KEYPOINT_SETS), help="only checkpoints of this keypoint set")
     return parser
 
