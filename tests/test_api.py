@@ -101,3 +101,28 @@ def test_a_grey_image_is_read_as_three_channels(clip: dict) -> None:
     box = clip["sequence"].truth[0].boxes[:1]
     expected = estimator(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), boxes=box)
     np.testing.assert_array_equal(estimator(grey, boxes=box)[0].keypoints, expected[0].keypoints)
+
+
+def test_many_images_give_each_images_people(clip: dict) -> None:
+    """estimate_all in chunks of 3 (the detector and the pose network over three frames at once, the last chunk
+    short) gives what one call per image gives; a bad image is one line, as for one call. SSDlite with random
+    weights finds boxes everywhere: plenty of people to compare."""
+    settings = {"inference.frame_batch": 3, "detector.name": "ssdlite320_mobilenet_v3_large",
+                "detector.score_threshold": 0.0, "detector.max_people": 5}  # fmt: skip
+    estimator = PoseEstimator(clip["dir"] / "small.toml", weights=clip["dir"] / "res18.pth", pretrained_detector=False,
+                              settings=settings)  # fmt: skip
+    frames = clip["frames"][:7]
+    detector, calls = estimator.pipeline.detector, []
+    detect_batch = detector.detect_batch
+    detector.detect_batch = lambda batch: calls.append(len(batch)) or detect_batch(batch)
+    together = list(estimator.estimate_all(iter(frames)))
+    assert calls == [3, 3, 1]
+    alone = [estimator(frame) for frame in frames]
+    assert [len(people) for people in together] == [len(people) for people in alone]
+    assert sum(len(people) for people in alone) > 0
+    for many, one in zip(together, alone, strict=True):
+        for a, b in zip(many, one, strict=True):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, rtol=0, atol=1e-4)
+            np.testing.assert_array_equal(a.box, b.box)
+    with pytest.raises(UserError, match="no_such.png"):
+        list(estimator.estimate_all([frames[0], clip["dir"] / "no_such.png"]))

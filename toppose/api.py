@@ -6,6 +6,9 @@
     for person in estimator("photo.jpg"):             # a path or a BGR uint8 array (rgb=True for RGB)
         print(person.box, person.score, person.keypoint("left_knee"))
 
+    for people in estimator.estimate_all(paths):      # many images, frame_batch at a time (8 on a GPU)
+        ...
+
     for frame in estimator.track("clip.mp4"):         # a video file, a folder of frames or a camera index
         for person in frame.people:
             print(frame.timestamp, person.track_id, person.keypoints[:, :2])
@@ -19,8 +22,9 @@ saying what and where; weights that cannot be found raise :class:`common.errors.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ import cv2
 import numpy as np
 
 from toppose.common import checks
-from toppose.common.config import Config
+from toppose.common.config import Config, frame_batch
 from toppose.common.images import read_image
 from toppose.common.keypoint_sets import KeypointSet, set_of_size
 from toppose.common.poses import PoseResult
@@ -141,6 +145,16 @@ class PoseEstimator:
         xywh, scores = checks.person_boxes(boxes)
         scores = np.ones(len(xywh)) if scores is None else scores
         return people_of(self.pipeline.estimate(frame, Detections(xywh, scores)))
+
+    def estimate_all(self, images: Iterable[ImageInput], rgb: bool = False) -> Iterator[list[Person]]:
+        """The people in each of ``images`` (paths or arrays, as :meth:`__call__` takes them), in order, as they are
+        done: images are read and run through the networks ``inference.frame_batch`` at a time (by default 8 on a
+        GPU, 1 on a CPU; see :func:`toppose.common.config.frame_batch`), so no more than that are held at once."""
+        count = frame_batch(self.config.inference)
+        pending = iter(images)
+        while chunk := [as_bgr(image, rgb) for image in itertools.islice(pending, count)]:
+            for poses in self.pipeline.process_frames(chunk, [0] * len(chunk)):
+                yield people_of(poses)
 
     def track(
         self,
