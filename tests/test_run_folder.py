@@ -157,6 +157,18 @@ def test_an_image_whose_drawing_cannot_be_written_fails_alone(
     assert len([p for p in (out / "images").iterdir() if p.is_file()]) == 11
 
 
+def test_a_journal_cut_just_before_its_last_newline_drops_that_line(tmp_path: Path) -> None:
+    """Hypothesis found it: a cut that leaves the last line's JSON whole but not its newline is a line not
+    written whole."""
+    journal = Journal(tmp_path)
+    journal.start([])
+    journal.append("a.jpg", [{"image_id": 1, "score": 0.5}])
+    journal.append("b.jpg", [{"image_id": 2, "score": 0.5}])
+    journal.close()
+    journal.path.write_bytes(journal.path.read_bytes()[:-1])
+    assert journal.read() == [{"image_id": 1, "score": 0.5}]
+
+
 @given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.data())
 def test_a_journal_cut_anywhere_reads_as_its_complete_lines(people: list[int], data: st.DataObject) -> None:
     """A kill can cut the journal's last line at any byte: what is read back is every line written whole."""

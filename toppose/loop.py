@@ -63,7 +63,7 @@ def pose_frames(source: FrameSource, pipeline: TopDownPipeline, options: LoopOpt
     """
     if options.det_every > 1 and (not options.track or pipeline.estimator is None):
         raise UserError("--det-every needs --track and the pose network (not --pose rcnn)")
-    chunk = options.frame_batch or frame_batch(pipeline.cfg.inference, source.live)
+    chunk_size = options.frame_batch or frame_batch(pipeline.cfg.inference, source.live)
     tracker = PoseTracker(options.tracking) if options.track else None
     camera = CameraMotion() if options.track and options.camera_motion else None
     frames = source.frames()
@@ -71,7 +71,7 @@ def pose_frames(source: FrameSource, pipeline: TopDownPipeline, options: LoopOpt
         if options.det_every > 1:
             yield from _followed_frames(frames, pipeline, tracker, camera, options)
         else:
-            yield from _detected_frames(frames, pipeline, tracker, camera, options, chunk)
+            yield from _detected_frames(frames, pipeline, tracker, camera, options, chunk_size)
     finally:
         frames.close()
 
@@ -91,13 +91,13 @@ def _detected_frames(
     tracker: PoseTracker | None,
     camera: CameraMotion | None,
     options: LoopOptions,
-    frame_batch: int,
+    chunk_size: int,
 ) -> Iterator[FramePoses]:
-    """The detector on every frame: chunks of ``frame_batch`` frames through the pipeline, then the tracker."""
+    """The detector on every frame: chunks of ``chunk_size`` frames through the pipeline, then the tracker."""
     count = 0
     while options.max_frames is None or count < options.max_frames:
-        left = frame_batch if options.max_frames is None else options.max_frames - count
-        chunk = read_chunk(frames, min(frame_batch, left), pipeline.timer)
+        left = chunk_size if options.max_frames is None else options.max_frames - count
+        chunk = read_chunk(frames, min(chunk_size, left), pipeline.timer)
         if not chunk:
             return
         found = pipeline.process_frames([frame.image for frame in chunk], [frame.index for frame in chunk])

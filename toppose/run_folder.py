@@ -138,10 +138,12 @@ class Journal:
         entries: list[dict[str, Any]] = []
         with open(self.path, encoding="utf-8", errors="replace") as lines:
             for line in lines:
+                if not line.endswith("\n"):
+                    break  # the last line, cut short by a kill (even where what is left of it parses)
                 try:
                     item = json.loads(line)
                 except ValueError:
-                    continue  # the line a kill cut short
+                    continue  # a damaged line: the others still count
                 if isinstance(item, dict) and isinstance(item.get("entries"), list):
                     entries += item["entries"]
         return entries
