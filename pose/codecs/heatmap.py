@@ -6,7 +6,9 @@ the pixel convention the network was trained in, which also fixes how a heatmap 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,6 +104,18 @@ def decode(heatmaps: np.ndarray, method: str = "dark", blur_kernel: int = 11) ->
     def at(dy: int, dx: int) -> np.ndarray:
         return logmap[ni, ki, y + dy, x + dx]
 
+    step_x, step_y, det, ok = _newton_step(at, scores)
+    safe = np.where(ok, det, 1.0)
+    offsets = np.stack([step_x / safe, step_y / safe], axis=-1)
+    offsets = np.where(ok[..., None], np.clip(offsets, -1.0, 1.0), 0.0)
+    return coords + offsets, scores
+
+
+def _newton_step(at: Callable[[int, int], Any], scores: Any) -> tuple[Any, Any, Any, Any]:
+    """DARK's Newton step from the peak of the log map, for NumPy arrays and torch tensors alike: ``at(dy, dx)``
+    reads the log map around each peak. Returns the step's numerators (x, y) and the Hessian's determinant, which
+    divides them, and where the step is taken: a proper maximum has a negative-definite Hessian; anywhere else
+    the integer peak stays."""
     center = at(0, 0)
     dx = 0.5 * (at(0, 1) - at(0, -1))
     dy = 0.5 * (at(1, 0) - at(-1, 0))
@@ -109,14 +123,8 @@ def decode(heatmaps: np.ndarray, method: str = "dark", blur_kernel: int = 11) ->
     dyy = at(1, 0) - 2 * center + at(-1, 0)
     dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
     det = dxx * dyy - dxy**2
-    # A proper maximum has a negative-definite Hessian; anywhere else keep the integer peak.
     ok = (det > 1e-12) & (dxx < 0) & (scores > 0)
-    safe = np.where(ok, det, 1.0)
-    offset_x = -(dyy * dx - dxy * dy) / safe
-    offset_y = -(dxx * dy - dxy * dx) / safe
-    offsets = np.stack([offset_x, offset_y], axis=-1)
-    offsets = np.where(ok[..., None], np.clip(offsets, -1.0, 1.0), 0.0)
-    return coords + offsets, scores
+    return -(dyy * dx - dxy * dy), -(dxx * dy - dxy * dx), det, ok
 
 
 def _blur_torch(heatmaps: torch.Tensor, kernel_size: int) -> torch.Tensor:
@@ -152,16 +160,9 @@ def decode_torch(
     def at(dy: int, dx: int) -> torch.Tensor:
         return logmap.gather(-1, ((y + dy) * (width + 2) + x + dx)[..., None])[..., 0]
 
-    center = at(0, 0)
-    dx = 0.5 * (at(0, 1) - at(0, -1))
-    dy = 0.5 * (at(1, 0) - at(-1, 0))
-    dxx = at(0, 1) - 2 * center + at(0, -1)
-    dyy = at(1, 0) - 2 * center + at(-1, 0)
-    dxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
-    det = dxx * dyy - dxy**2
-    ok = (det > 1e-12) & (dxx < 0) & (scores > 0)
+    step_x, step_y, det, ok = _newton_step(at, scores)
     safe = torch.where(ok, det, torch.ones_like(det))
-    offsets = torch.stack([-(dyy * dx - dxy * dy) / safe, -(dxx * dy - dxy * dx) / safe], dim=-1)
+    offsets = torch.stack([step_x / safe, step_y / safe], dim=-1)
     offsets = torch.where(ok[..., None], offsets.clamp(-1.0, 1.0), torch.zeros_like(offsets))
     return coords + offsets, scores
 
