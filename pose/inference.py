@@ -263,7 +263,8 @@ class TopDownEstimator:
         started = time.perf_counter()
         centers, sizes = self.crop_regions(np.concatenate(boxes))
         matrices = self.crop_matrices(centers, sizes)
-        per_frame = np.split(matrices, np.cumsum(counts)[:-1])
+        splits = np.cumsum(counts)[:-1]  # where the second and later frames' crops start
+        per_frame = np.split(matrices, splits)
         on_device = self.device_path and network_fn is None
         cut = [(frame, m) for frame, m in zip(frames_bgr, per_frame, strict=True) if len(m)]
         if on_device:
@@ -285,8 +286,7 @@ class TopDownEstimator:
         else:
             keypoints = self.outputs_to_keypoints(outputs, centers, sizes)
         results = [
-            self.frame_result(b, s, k, nms)
-            for b, s, k in zip(boxes, scores, np.split(keypoints, np.cumsum(counts)[:-1]), strict=True)
+            self.frame_result(b, s, k, nms) for b, s, k in zip(boxes, scores, np.split(keypoints, splits), strict=True)
         ]
         self.stage_done("decode", started)
         return results

@@ -59,16 +59,6 @@ class TopDownPipeline:
         """Where the poses come from, in one line: the network and how it runs, or the detector's keypoints."""
         return self.estimator.describe() if self.estimator is not None else f"{self.cfg.detector.name} keypoints"
 
-    def find_people(self, frame_bgr: np.ndarray, frame_id: int = 0) -> Detections:
-        """The person detections of a frame (stage ``"detect"``)."""
-        started = time.perf_counter()
-        if self.detector is not None:
-            detections = self.detector.detect_batch([frame_bgr])[0]
-        else:
-            detections = self.boxes.get(frame_id, Detections.empty())
-        self.timer.add("detect", started)
-        return detections
-
     def estimate(self, frame_bgr: np.ndarray, detections: Detections) -> PoseResult:
         """Poses of the detected people (stages ``"crop"``, ``"pose"``, ``"decode"``), best score first."""
         if self.estimator is not None:
@@ -80,25 +70,27 @@ class TopDownPipeline:
 
     def process(self, frame_bgr: np.ndarray, frame_id: int = 0) -> PoseResult:
         """Everyone's pose in one frame; ``frame_id`` selects the precomputed boxes, if any."""
-        return self.estimate(frame_bgr, self.find_people(frame_bgr, frame_id))
+        return self.process_frames([frame_bgr], [frame_id])[0]
 
-    def find_people_in_frames(self, frames_bgr: Sequence[np.ndarray], frame_ids: Sequence[int]) -> list[Detections]:
-        """:meth:`find_people` for several frames: the detector runs once on each run of consecutive frames of one
-        size (frames of different sizes would be padded to a common one, which moves the detections near the edges)."""
-        if self.detector is None:
-            return [self.find_people(frame, frame_id) for frame, frame_id in zip(frames_bgr, frame_ids, strict=True)]
+    def find_people(self, frames_bgr: Sequence[np.ndarray], frame_ids: Sequence[int]) -> list[Detections]:
+        """The person detections of each frame (stage ``"detect"``): the precomputed boxes of its id, or the detector's,
+        run once on each run of consecutive frames of one size (frames of different sizes would be padded to a common
+        one, which moves the detections near the edges)."""
         started = time.perf_counter()
-        detections: list[Detections] = []
-        for _, run in itertools.groupby(frames_bgr, key=lambda frame: frame.shape):
-            detections += self.detector.detect_batch(list(run))
+        if self.detector is None:
+            detections = [self.boxes.get(frame_id, Detections.empty()) for frame_id in frame_ids]
+        else:
+            detections = []
+            for _, run in itertools.groupby(frames_bgr, key=lambda frame: frame.shape):
+                detections += self.detector.detect_batch(list(run))
         self.timer.add("detect", started, len(frames_bgr))
         return detections
 
     def process_frames(self, frames_bgr: Sequence[np.ndarray], frame_ids: Sequence[int]) -> list[PoseResult]:
-        """:meth:`process` for several frames at once (a chunk of a video or a folder): the detector on batches
-        of frames, the pose network on the crops of all of them together; each frame's result is its own
-        :meth:`process` (within float rounding of the batches' sizes)."""
-        detections = self.find_people_in_frames(frames_bgr, frame_ids)
+        """Everyone's pose in each of several frames at once (a chunk of a video or a folder): the detector on
+        batches of frames, the pose network on the crops of all of them together; each frame's result is what the
+        frame gives alone (within float rounding of the batches' sizes); ``frame_ids`` select precomputed boxes."""
+        detections = self.find_people(frames_bgr, frame_ids)
         if self.estimator is None:
             return [self.estimate(frame, found) for frame, found in zip(frames_bgr, detections, strict=True)]
         return self.estimator.estimate_frames(
